@@ -1,0 +1,99 @@
+import {
+  ADMISSION_API_VERSION,
+  ADMISSION_KIND,
+  type AddOperation,
+  type AdmissionResponse,
+  type AdmissionReview,
+  type Decision,
+} from "./types.js";
+
+/**
+ * The one envelope builder: every answer the webhook sends comes from `allow`, `deny` or
+ * `patch`, which always set apiVersion, kind and response.uid (copied from request.uid), and
+ * set `patch` together with `patchType` or not at all.
+ * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#response
+ */
+
+/** Warnings per response; the apiserver truncates beyond 4 KiB in total. */
+export const MAX_WARNINGS = 10;
+/** Characters per warning: "Limit warnings to 120 characters if possible" (admission/v1 types). */
+export const MAX_WARNING_LENGTH = 120;
+
+export type Review = AdmissionReview<AdmissionResponse>;
+
+/** Allows the request unchanged. */
+export function allow(uid: string, warnings: readonly string[] = []): Review {
+  return envelope({ uid, allowed: true, ...warningsField(warnings) });
+}
+
+/** Denies with a metav1.Status: `code` (4xx for policy), a CamelCase `reason`, and the message. */
+export function deny(
+  uid: string,
+  status: { code: number; reason: string; message: string },
+  warnings: readonly string[] = [],
+): Review {
+  return envelope({
+    uid,
+    allowed: false,
+    status: { code: status.code, reason: status.reason, message: status.message },
+    ...warningsField(warnings),
+  });
+}
+
+/** Allows with an RFC 6902 JSON patch (base64 of the JSON array); no operations → `allow`. */
+export function patch(
+  uid: string,
+  operations: readonly AddOperation[],
+  warnings: readonly string[] = [],
+): Review {
+  if (operations.length === 0) return allow(uid, warnings);
+  return envelope({
+    uid,
+    allowed: true,
+    patchType: "JSONPatch",
+    patch: Buffer.from(JSON.stringify(operations)).toString("base64"),
+    ...warningsField(warnings),
+  });
+}
+
+/** Turns a Decision of the pure core into its envelope. */
+export function respond(uid: string, decision: Decision): Review {
+  switch (decision.kind) {
+    case "allow":
+      return allow(uid, decision.warnings);
+    case "deny":
+      return deny(uid, decision, decision.warnings);
+    case "patch":
+      return patch(uid, decision.operations, decision.warnings);
+  }
+}
+
+/**
+ * At most MAX_WARNINGS warnings of at most MAX_WARNING_LENGTH characters (code points), with
+ * duplicates removed. When some are dropped, the last kept one says how many.
+ */
+export function clampWarnings(warnings: readonly string[]): string[] {
+  const unique = [...new Set(warnings.map((w) => truncate(w.replace(/\s+/g, " ").trim())))].filter(
+    (w) => w !== "",
+  );
+  if (unique.length <= MAX_WARNINGS) return unique;
+  const kept = unique.slice(0, MAX_WARNINGS - 1);
+  kept.push(`${unique.length - kept.length} more warnings not shown`);
+  return kept;
+}
+
+function truncate(text: string): string {
+  const chars = Array.from(text);
+  return chars.length <= MAX_WARNING_LENGTH
+    ? text
+    : `${chars.slice(0, MAX_WARNING_LENGTH - 1).join("")}…`;
+}
+
+function warningsField(warnings: readonly string[]): { warnings?: string[] } {
+  const clamped = clampWarnings(warnings);
+  return clamped.length === 0 ? {} : { warnings: clamped };
+}
+
+function envelope(response: AdmissionResponse): Review {
+  return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
+}

@@ -1,0 +1,396 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { parse as parseYaml } from "yaml";
+
+/**
+ * Configuration: flags, then environment (`CA_TRUST_WEBHOOK_<NAME>`), then an optional YAML
+ * file (`--config`), then defaults, into one frozen, validated `Config`. This is the only
+ * module that reads `process.env` for settings (the Kubernetes client reads `KUBECONFIG`
+ * itself, as kubectl does). A bad value throws a `ConfigError` that names the option; `main.ts`
+ * prints it on one line and exits 2.
+ */
+
+export class ConfigError extends Error {
+  readonly code = "CTW_ERR_CONFIG";
+}
+
+/** How an option's text becomes a value; each kind validates and explains what is wrong. */
+type Kind =
+  | { type: "string" }
+  | { type: "path" }
+  | { type: "hostport" }
+  | { type: "duration" }
+  | { type: "integer"; min: number; max: number }
+  | { type: "boolean" }
+  | { type: "enum"; values: readonly string[] }
+  | { type: "list" }
+  | { type: "dns1123"; subdomain: boolean };
+
+interface OptionSpec {
+  /** Key in Config and in the YAML file (dots are nesting levels in the file). */
+  key: string;
+  flag: string;
+  kind: Kind;
+  default: string | undefined;
+  /** One line: what it does and the consequence of the default. */
+  help: string;
+  /** Only in the YAML file (structured values such as custom rules). */
+  fileOnly?: boolean;
+}
+
+const DURATION = { type: "duration" } as const;
+
+/** Every option of `serve`, in the order `--help` prints them. */
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: "listen",
+    flag: "listen",
+    kind: { type: "hostport" },
+    default: "0.0.0.0:9443",
+    help: "HTTPS address of the webhook (POST /validate, /mutate); the apiserver calls this",
+  },
+  {
+    key: "tlsCertFile",
+    flag: "tls-cert-file",
+    kind: { type: "path" },
+    default: undefined,
+    help: "PEM serving certificate (chain); reloaded within 2s when the file changes",
+  },
+  {
+    key: "tlsKeyFile",
+    flag: "tls-key-file",
+    kind: { type: "path" },
+    default: undefined,
+    help: "PEM private key of the serving certificate; reloaded with it",
+  },
+  {
+    key: "tlsMinVersion",
+    flag: "tls-min-version",
+    kind: { type: "enum", values: ["1.2", "1.3"] },
+    default: "1.2",
+    help: "lowest TLS version accepted; 1.3 refuses clients (and apiservers) that only speak 1.2",
+  },
+  {
+    key: "tlsReloadInterval",
+    flag: "tls-reload-interval",
+    kind: DURATION,
+    default: "500ms",
+    help: "how often the certificate files are checked for a change",
+  },
+  {
+    key: "healthListen",
+    flag: "health-listen",
+    kind: { type: "hostport" },
+    default: "0.0.0.0:8080",
+    help: "plain HTTP address for GET /healthz, /readyz and /metrics (never the webhook)",
+  },
+  {
+    key: "kubeconfig",
+    flag: "kubeconfig",
+    kind: { type: "path" },
+    default: undefined,
+    help: "kubeconfig file; default as kubectl: $KUBECONFIG, in-cluster, then ~/.kube/config",
+  },
+  {
+    key: "logLevel",
+    flag: "log-level",
+    kind: { type: "enum", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
+    default: "info",
+    help: "pino log level; info logs one line per review, never objects or Secret data",
+  },
+  {
+    key: "requestTimeout",
+    flag: "request-timeout",
+    kind: DURATION,
+    default: "10s",
+    help: "a request (headers and body) must arrive within this, or the socket is closed",
+  },
+  {
+    key: "keepAliveTimeout",
+    flag: "keep-alive-timeout",
+    kind: DURATION,
+    default: "90s",
+    help: "idle keep-alive lifetime; longer than the apiserver's pooled idle connections (90s)",
+  },
+  {
+    key: "shutdownDelay",
+    flag: "shutdown-delay",
+    kind: DURATION,
+    default: "0s",
+    help: "after SIGTERM, keep serving (not ready) this long so endpoints drop us first",
+  },
+  {
+    key: "shutdownTimeout",
+    flag: "shutdown-timeout",
+    kind: DURATION,
+    default: "25s",
+    help: "after SIGTERM, in-flight reviews get this long to finish before the process exits",
+  },
+];
+
+/** The validated configuration of `serve`; see OPTIONS for what each field means. */
+export interface Config {
+  readonly listen: HostPort;
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  readonly tlsMinVersion: "1.2" | "1.3";
+  readonly tlsReloadIntervalMs: number;
+  readonly healthListen: HostPort;
+  readonly kubeconfig: string | undefined;
+  readonly logLevel: string;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly shutdownDelayMs: number;
+  readonly shutdownTimeoutMs: number;
+  /** The `--config` file it came from, if any (for the start-up log line). */
+  readonly configFile: string | undefined;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+type Raw = Record<string, string | undefined>;
+
+/**
+ * Builds the Config of `serve` from argv (without the command word) and an environment.
+ * Throws ConfigError for an unknown flag, a bad value or an unreadable/invalid file.
+ */
+export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const flags = parseFlags(argv);
+  const configFile = flags.config ?? env.CA_TRUST_WEBHOOK_CONFIG;
+  const file = configFile === undefined ? {} : readConfigFile(configFile);
+  const raw: Raw = {};
+  for (const option of OPTIONS) {
+    raw[option.key] =
+      (option.fileOnly ? undefined : flags[option.key]) ??
+      (option.fileOnly ? undefined : env[envName(option.key)]) ??
+      file[option.key] ??
+      option.default;
+  }
+  const value = <T>(key: string): T => convert(specOf(key), raw[key]) as T;
+  const config: Config = {
+    listen: value("listen"),
+    tlsCertFile: value("tlsCertFile"),
+    tlsKeyFile: value("tlsKeyFile"),
+    tlsMinVersion: value("tlsMinVersion"),
+    tlsReloadIntervalMs: value("tlsReloadInterval"),
+    healthListen: value("healthListen"),
+    kubeconfig: value("kubeconfig"),
+    logLevel: value("logLevel"),
+    requestTimeoutMs: value("requestTimeout"),
+    keepAliveTimeoutMs: value("keepAliveTimeout"),
+    shutdownDelayMs: value("shutdownDelay"),
+    shutdownTimeoutMs: value("shutdownTimeout"),
+    configFile,
+  };
+  if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) {
+    throw new ConfigError(
+      "--tls-cert-file and --tls-key-file: both are required (the webhook serves HTTPS only)",
+    );
+  }
+  if (config.tlsReloadIntervalMs < 50) {
+    throw new ConfigError("--tls-reload-interval: must be at least 50ms");
+  }
+  return Object.freeze(config);
+}
+
+/** `--help` for `serve`: every option with its default and consequence. */
+export function serveHelp(): string {
+  const lines = [
+    "Usage: ca-trust-webhook serve [options]",
+    "",
+    "Serves the validating (POST /validate) and mutating (POST /mutate) admission webhook over",
+    "HTTPS, and /healthz, /readyz, /metrics over plain HTTP on the health address.",
+    "Each option can also be set as CA_TRUST_WEBHOOK_<NAME> or as <key> in the --config file;",
+    "flags win over the environment, which wins over the file.",
+    "",
+    "Options:",
+    `  --config FILE${" ".repeat(22)}YAML file with any of the keys below (camelCase)`,
+  ];
+  for (const option of OPTIONS) {
+    const name = option.fileOnly
+      ? `(file) ${option.key}`
+      : `--${option.flag} ${metavar(option.kind)}`;
+    const dflt = option.default === undefined ? "" : ` [default: ${option.default}]`;
+    lines.push(`  ${name.padEnd(34)} ${option.help}${dflt}`);
+    lines.push(`  ${"".padEnd(34)} env ${envName(option.key)}, file key ${option.key}`);
+  }
+  lines.push(`  ${"-h, --help".padEnd(34)} this text`);
+  return lines.join("\n");
+}
+
+function metavar(kind: Kind): string {
+  switch (kind.type) {
+    case "hostport":
+      return "HOST:PORT";
+    case "duration":
+      return "DURATION";
+    case "path":
+      return "FILE";
+    case "enum":
+      return kind.values.join("|");
+    case "boolean":
+      return "true|false";
+    case "integer":
+      return "N";
+    case "list":
+      return "A,B,...";
+    default:
+      return "VALUE";
+  }
+}
+
+/** `tlsCertFile` → `CA_TRUST_WEBHOOK_TLS_CERT_FILE`. */
+export function envName(key: string): string {
+  return `CA_TRUST_WEBHOOK_${key
+    .replace(/\./g, "_")
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .toUpperCase()}`;
+}
+
+function specOf(key: string): OptionSpec {
+  const spec = OPTIONS.find((o) => o.key === key);
+  if (spec === undefined) throw new Error(`internal: no option ${key}`);
+  return spec;
+}
+
+function parseFlags(argv: readonly string[]): Raw & { config?: string } {
+  const options: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" } };
+  for (const option of OPTIONS) {
+    if (!option.fileOnly) options[option.flag] = { type: "string" };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new ConfigError((error as Error).message.replace(/\. To specify.*$/s, ""));
+  }
+  const raw: Raw & { config?: string } = {};
+  if (typeof values.config === "string") raw.config = values.config;
+  for (const option of OPTIONS) {
+    const v = values[option.flag];
+    if (typeof v === "string") raw[option.key] = v;
+  }
+  return raw;
+}
+
+/** Reads the YAML file into option keys (nested maps become dotted keys). */
+function readConfigFile(path: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `--config ${path}: ${(error as NodeJS.ErrnoException).code ?? "unreadable"}`,
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(
+      `--config ${path}: invalid YAML: ${(error as Error).message.split("\n")[0]}`,
+    );
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new ConfigError(`--config ${path}: must be a YAML mapping of option keys`);
+  }
+  const known = new Set(OPTIONS.map((o) => o.key));
+  const raw: Raw = {};
+  const walk = (prefix: string, node: Record<string, unknown>): void => {
+    for (const [k, v] of Object.entries(node)) {
+      const key = prefix === "" ? k : `${prefix}.${k}`;
+      if (known.has(key)) {
+        raw[key] = typeof v === "string" ? v : JSON.stringify(v);
+      } else if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+        walk(key, v as Record<string, unknown>);
+      } else {
+        throw new ConfigError(`--config ${path}: unknown key "${key}"`);
+      }
+    }
+  };
+  walk("", doc as Record<string, unknown>);
+  return raw;
+}
+
+function convert(spec: OptionSpec, text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  const bad = (why: string): never => {
+    throw new ConfigError(`--${spec.flag}: invalid value ${JSON.stringify(text)}: ${why}`);
+  };
+  const kind = spec.kind;
+  switch (kind.type) {
+    case "string":
+      return text;
+    case "path":
+      return text === "" ? bad("must not be empty") : text;
+    case "hostport":
+      return parseHostPort(text) ?? bad("expected HOST:PORT with a port from 0 to 65535");
+    case "duration":
+      return parseDuration(text) ?? bad('expected a duration such as "500ms", "10s" or "2m"');
+    case "integer": {
+      const n = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
+      return Number.isSafeInteger(n) && n >= kind.min && n <= kind.max
+        ? n
+        : bad(`expected an integer from ${kind.min} to ${kind.max}`);
+    }
+    case "boolean":
+      return text === "true" ? true : text === "false" ? false : bad("expected true or false");
+    case "enum":
+      return kind.values.includes(text) ? text : bad(`expected one of ${kind.values.join(", ")}`);
+    case "list":
+      return parseList(text);
+    case "dns1123":
+      return isDns1123(text, kind.subdomain) ? text : bad("not a valid Kubernetes name");
+  }
+}
+
+/** Parses `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces). */
+export function parseHostPort(text: string): HostPort | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? (m[2] === "" ? "0.0.0.0" : m[2]);
+  return host === undefined ? undefined : { host, port };
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a Go-style duration with one unit ("500ms", "10s", "1.5m", "2h") into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (m === null) return undefined;
+  const ms = Number(m[1]) * (UNIT_MS[m[2] as string] ?? 0);
+  return Number.isFinite(ms) && ms <= 2_147_483_647 ? Math.round(ms) : undefined;
+}
+
+function parseList(text: string): string[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("[")) {
+    try {
+      const parsed: unknown = JSON.parse(trimmed);
+      if (Array.isArray(parsed)) return parsed.map(String);
+    } catch {
+      // fall through to the comma form
+    }
+  }
+  return trimmed === ""
+    ? []
+    : trimmed
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
+}
+
+/** RFC 1123 label (63) or subdomain (253), as Kubernetes validates names. */
+export function isDns1123(text: string, subdomain: boolean): boolean {
+  const label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  if (!subdomain) return text.length <= 63 && label.test(text);
+  return (
+    text.length <= 253 && text.split(".").every((part) => part.length <= 63 && label.test(part))
+  );
+}

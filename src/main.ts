@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import type { Server as HttpsServer } from "node:https";
+import { fileURLToPath } from "node:url";
+import type { FastifyInstance } from "fastify";
+import type { Decide } from "./admission/routes.js";
+import { type Config, ConfigError, loadServeConfig, serveHelp } from "./config.js";
+import { createLogger } from "./observability/logger.js";
+import { createMetrics } from "./observability/metrics.js";
+import { Readiness } from "./observability/readiness.js";
+import { buildHealthServer, buildServer } from "./server.js";
+import { CertificateReloader } from "./tls/reloader.js";
+
+/**
+ * The CLI: `ca-trust-webhook [serve] [options]`. The only module with side effects at import
+ * (when run as the entry point). Exit codes: 0 ok, 1 a runtime failure, 2 usage or
+ * configuration errors.
+ */
+
+const USAGE = `Usage: ca-trust-webhook <command> [options]
+
+Commands:
+  serve      run the admission webhook (default)
+
+Run 'ca-trust-webhook <command> --help' for a command's options.`;
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [first, ...rest] = argv;
+  const command = first === undefined || first.startsWith("-") ? "serve" : first;
+  const args = command === first ? rest : argv;
+  if (first === "help" || first === "--help" || first === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  switch (command) {
+    case "serve":
+      if (args.includes("--help") || args.includes("-h")) {
+        process.stdout.write(`${serveHelp()}\n`);
+        return 0;
+      }
+      return serve(args, env);
+    default:
+      process.stderr.write(`ca-trust-webhook: unknown command "${command}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+/** `serve`: loads config, starts both listeners, and runs until SIGTERM/SIGINT. */
+async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let config: Config;
+  try {
+    config = loadServeConfig(args, env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`ca-trust-webhook: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const metrics = createMetrics();
+
+  let certificates: CertificateReloader;
+  try {
+    certificates = new CertificateReloader({
+      certFile: config.tlsCertFile as string,
+      keyFile: config.tlsKeyFile as string,
+      intervalMs: config.tlsReloadIntervalMs,
+      minVersion: config.tlsMinVersion === "1.3" ? "TLSv1.3" : "TLSv1.2",
+      logger,
+      metrics,
+    });
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    process.stderr.write(
+      `ca-trust-webhook: --tls-cert-file/--tls-key-file: cannot use ${config.tlsCertFile} and ${config.tlsKeyFile}: ${reason}\n`,
+    );
+    return 2;
+  }
+
+  let shuttingDown = false;
+  const readiness = new Readiness()
+    .add("certificate", () => certificates.health())
+    .add("shutdown", () => (shuttingDown ? { ok: false, reason: "shutting down" } : { ok: true }));
+
+  // Policies come with later features; until then both webhooks allow what they decode.
+  const allowAll: Decide = async () => ({ kind: "allow", warnings: [] });
+
+  const app = buildServer(
+    {
+      https: certificates.secureContextOptions(),
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    },
+    { logger, metrics, validate: allowAll, mutate: allowAll },
+  );
+  const health = buildHealthServer({ metrics, readiness });
+
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    await health.listen({ host: config.healthListen.host, port: config.healthListen.port });
+  } catch (error) {
+    logger.fatal({ err: { message: (error as Error).message } }, "cannot listen");
+    await Promise.allSettled([app.close(), health.close()]);
+    return 1;
+  }
+  certificates.attach(app.server as unknown as HttpsServer);
+  logger.info(
+    {
+      listen: address(app),
+      healthListen: address(health),
+      tlsMinVersion: config.tlsMinVersion,
+      certificate: certificates.certificate().fingerprint.slice(0, 16),
+      notAfter: certificates.certificate().notAfter,
+      configFile: config.configFile,
+    },
+    "serving",
+  );
+
+  return new Promise<number>((resolve) => {
+    const stop = async (signal: string): Promise<void> => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      logger.info({ signal, delayMs: config.shutdownDelayMs }, "shutting down");
+      await sleep(config.shutdownDelayMs);
+      const forced = setTimeout(() => {
+        logger.warn(
+          { timeoutMs: config.shutdownTimeoutMs },
+          "in-flight reviews did not finish in time",
+        );
+        resolve(1);
+      }, config.shutdownTimeoutMs);
+      forced.unref();
+      await app.close();
+      certificates.stop();
+      await health.close();
+      clearTimeout(forced);
+      logger.info("stopped");
+      resolve(0);
+    };
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+  });
+}
+
+function address(server: FastifyInstance): string {
+  const a = server.server.address();
+  return typeof a === "string" || a === null ? String(a) : `${a.address}:${a.port}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+if (
+  process.argv[1] !== undefined &&
+  fileURLToPath(import.meta.url) === realpathSync(process.argv[1])
+) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => {
+      process.exitCode = code;
+      // Let pino flush, then leave even if a handle lingers.
+      setTimeout(() => process.exit(code), 50).unref();
+    },
+    (error: unknown) => {
+      process.stderr.write(`ca-trust-webhook: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
