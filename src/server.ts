@@ -14,6 +14,9 @@ import type { Readiness } from "./observability/readiness.js";
  */
 export const BODY_LIMIT = 4 * 1024 * 1024;
 
+/** How often Node enforces requestTimeout/headersTimeout on open connections. */
+const CHECK_INTERVAL_MS = 1_000;
+
 export interface ServerOptions {
   /** TLS options; absent only in tests that use `inject()` (the CLI always serves HTTPS). */
   https?: SecureContextOptions;
@@ -37,7 +40,11 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   const fastify = Fastify({
     // The https server type differs from http only in typing; Fastify's overloads cannot see
     // through a conditional, so the options object is built for both.
-    ...(options.https ? { https: options.https } : {}),
+    // Node checks request and header timeouts only every connectionsCheckingInterval (30 s by
+    // default), which would let a slow client hold a socket 3x longer than requestTimeout.
+    ...(options.https
+      ? { https: { ...options.https, connectionsCheckingInterval: CHECK_INTERVAL_MS } }
+      : { http: { connectionsCheckingInterval: CHECK_INTERVAL_MS } }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: options.requestTimeoutMs,
     connectionTimeout: 0,
@@ -56,6 +63,9 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   // A slow client must not hold a socket with half its headers either.
   fastify.server.headersTimeout = Math.min(options.requestTimeoutMs, 10_000);
 
+  // Only JSON is an AdmissionReview: drop Fastify's default text/plain parser so that any other
+  // content type is a 415.
+  fastify.removeContentTypeParser("text/plain");
   const parseJson = fastify.getDefaultJsonParser("error", "error");
   fastify.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
     if (jsonDepthExceeds(body as string, MAX_JSON_DEPTH)) {

@@ -16,7 +16,10 @@ export class MemoryClusterView implements ClusterView {
   private readonly namespaces = new Map<string, Record<string, string>>();
 
   constructor(
-    private readonly flags: FlagSource = { namespace: "connectors-system", name: "connectors-config" },
+    private readonly flags: FlagSource = {
+      namespace: "connectors-system",
+      name: "connectors-config",
+    },
   ) {}
 
   addSecret(secret: SecretObject): this {

@@ -1,0 +1,110 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  ConfigError,
+  envName,
+  loadServeConfig,
+  parseDuration,
+  parseHostPort,
+} from "../../src/config.js";
+
+const TLS = ["--tls-cert-file", "/c.pem", "--tls-key-file", "/k.pem"];
+
+function configFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), "ctw-config-")), "config.yaml");
+  writeFileSync(path, text);
+  return path;
+}
+
+describe("loadServeConfig", () => {
+  it("applies DESIGN.md's defaults", () => {
+    const config = loadServeConfig(TLS, {});
+    expect(config).toMatchObject({
+      listen: { host: "0.0.0.0", port: 9443 },
+      healthListen: { host: "0.0.0.0", port: 8080 },
+      tlsMinVersion: "1.2",
+      tlsReloadIntervalMs: 500,
+      keepAliveTimeoutMs: 90_000,
+      requestTimeoutMs: 10_000,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("takes flags over environment over file over defaults", () => {
+    const file = configFile(
+      "listen: 127.0.0.1:1001\nhealthListen: 127.0.0.1:2001\nrequestTimeout: 3s\n",
+    );
+    const config = loadServeConfig([...TLS, "--config", file, "--listen", "127.0.0.1:1003"], {
+      CA_TRUST_WEBHOOK_LISTEN: "127.0.0.1:1002",
+      CA_TRUST_WEBHOOK_HEALTH_LISTEN: "127.0.0.1:2002",
+    });
+    expect(config.listen.port).toBe(1003);
+    expect(config.healthListen.port).toBe(2002);
+    expect(config.requestTimeoutMs).toBe(3_000);
+  });
+
+  it.each([
+    ["an unknown flag", ["--nope", "1"], {}, undefined],
+    ["a port out of range", ["--listen", "1.2.3.4:70000"], {}, "--listen"],
+    [
+      "a bad duration in the environment",
+      [],
+      { CA_TRUST_WEBHOOK_SHUTDOWN_TIMEOUT: "soon" },
+      "--shutdown-timeout",
+    ],
+    ["an unknown log level", ["--log-level", "loud"], {}, "--log-level"],
+    ["a reload interval too short", ["--tls-reload-interval", "1ms"], {}, "--tls-reload-interval"],
+  ])("rejects %s with a ConfigError naming the option", (_name, args, env, option) => {
+    const run = () => loadServeConfig([...TLS, ...args], env as NodeJS.ProcessEnv);
+    expect(run).toThrow(ConfigError);
+    if (option) expect(run).toThrow(option);
+  });
+
+  it.each([
+    ["an unknown key", "listne: 1.2.3.4:5\n", 'unknown key "listne"'],
+    ["a list at the top", "- a\n- b\n", "mapping"],
+    ["invalid YAML", "listen: [\n", "invalid YAML"],
+  ])("rejects a config file with %s", (_name, text, message) => {
+    expect(() => loadServeConfig([...TLS, "--config", configFile(text)], {})).toThrow(message);
+  });
+
+  it("rejects a missing config file", () => {
+    expect(() => loadServeConfig([...TLS, "--config", "/nonexistent.yaml"], {})).toThrow("ENOENT");
+  });
+
+  it("requires both TLS files", () => {
+    expect(() => loadServeConfig(["--tls-cert-file", "/c.pem"], {})).toThrow("--tls-key-file");
+  });
+});
+
+describe("value parsers", () => {
+  it.each([
+    ["500ms", 500],
+    ["10s", 10_000],
+    ["1.5m", 90_000],
+    ["2h", 7_200_000],
+    ["10", undefined],
+    ["-1s", undefined],
+    ["1d", undefined],
+    ["", undefined],
+  ])("parses the duration %j as %j ms", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each([
+    ["127.0.0.1:9443", { host: "127.0.0.1", port: 9443 }],
+    [":8080", { host: "0.0.0.0", port: 8080 }],
+    ["[::1]:443", { host: "::1", port: 443 }],
+    ["localhost", undefined],
+    ["host:99999", undefined],
+    ["a:b:1", undefined],
+  ])("parses the address %j", (text, expected) => {
+    expect(parseHostPort(text)).toEqual(expected);
+  });
+
+  it("names environment variables after the option key", () => {
+    expect(envName("tlsCertFile")).toBe("CA_TRUST_WEBHOOK_TLS_CERT_FILE");
+  });
+});
