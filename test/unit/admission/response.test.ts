@@ -1,0 +1,121 @@
+import fc from "fast-check";
+import { applyPatch } from "fast-json-patch";
+import { describe, expect, it } from "vitest";
+import {
+  allow,
+  clampWarnings,
+  deny,
+  MAX_WARNING_LENGTH,
+  MAX_WARNINGS,
+  patch,
+  respond,
+} from "../../../src/admission/response.js";
+import type { AddOperation } from "../../../src/admission/types.js";
+
+const ENVELOPE = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" };
+
+describe("allow / deny / patch", () => {
+  it("allow echoes the uid and omits empty warnings", () => {
+    expect(allow("u")).toEqual({ ...ENVELOPE, response: { uid: "u", allowed: true } });
+  });
+
+  it("deny carries a metav1.Status with code, reason and message", () => {
+    expect(deny("u", { code: 403, reason: "Forbidden", message: "no" }, ["w"])).toEqual({
+      ...ENVELOPE,
+      response: {
+        uid: "u",
+        allowed: false,
+        status: { code: 403, reason: "Forbidden", message: "no" },
+        warnings: ["w"],
+      },
+    });
+  });
+
+  it("patch with no operations is a plain allow (no patchType without patch)", () => {
+    expect(patch("u", [])).toEqual(allow("u"));
+  });
+
+  it("respond maps each decision kind to its builder", () => {
+    expect(respond("u", { kind: "allow", warnings: [] })).toEqual(allow("u"));
+    expect(
+      respond("u", { kind: "deny", code: 422, reason: "Invalid", message: "m", warnings: [] }),
+    ).toEqual(deny("u", { code: 422, reason: "Invalid", message: "m" }));
+  });
+});
+
+describe("clampWarnings", () => {
+  it.each([
+    ["keeps short distinct warnings", ["a", "b"], ["a", "b"]],
+    ["drops duplicates and blanks", ["a", "a", " ", ""], ["a"]],
+    ["collapses whitespace", ["a\n  b"], ["a b"]],
+  ])("%s", (_name, input, expected) => {
+    expect(clampWarnings(input)).toEqual(expected);
+  });
+
+  it("truncates a long warning to 120 characters with an ellipsis", () => {
+    const [w] = clampWarnings(["x".repeat(500)]);
+    expect(Array.from(w ?? "")).toHaveLength(MAX_WARNING_LENGTH);
+    expect(w?.endsWith("…")).toBe(true);
+  });
+
+  it("keeps at most ten, the last saying how many were left out", () => {
+    const out = clampWarnings(Array.from({ length: 25 }, (_, i) => `w${i}`));
+    expect(out).toHaveLength(MAX_WARNINGS);
+    expect(out[9]).toBe("16 more warnings not shown");
+  });
+});
+
+/** Property: every envelope is well-formed for any uid, warnings and operations. */
+describe("envelope properties", () => {
+  const operation = fc.record({
+    op: fc.constant("add" as const),
+    path: fc
+      .array(fc.string(), { minLength: 1, maxLength: 4 })
+      .map((parts) => `/${parts.join("/")}`),
+    value: fc.jsonValue(),
+  });
+
+  it("always sets apiVersion, kind, uid, and patch together with patchType, clamped warnings", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.array(fc.string({ maxLength: 400 }), { maxLength: 40 }),
+        fc.array(operation, { maxLength: 5 }),
+        fc.constantFrom("allow", "deny", "patch"),
+        (uid, warnings, operations, kind) => {
+          const review =
+            kind === "allow"
+              ? allow(uid, warnings)
+              : kind === "deny"
+                ? deny(uid, { code: 400, reason: "Invalid", message: "m" }, warnings)
+                : patch(uid, operations as AddOperation[], warnings);
+          expect(review.apiVersion).toBe("admission.k8s.io/v1");
+          expect(review.kind).toBe("AdmissionReview");
+          expect(review.response?.uid).toBe(uid);
+          const r = review.response!;
+          expect(r.patch === undefined).toBe(r.patchType === undefined);
+          if (r.patch !== undefined) {
+            const decoded = JSON.parse(Buffer.from(r.patch, "base64").toString("utf8"));
+            expect(decoded).toEqual(JSON.parse(JSON.stringify(operations)));
+          }
+          expect((r.warnings ?? []).length).toBeLessThanOrEqual(MAX_WARNINGS);
+          for (const w of r.warnings ?? [])
+            expect(Array.from(w).length).toBeLessThanOrEqual(MAX_WARNING_LENGTH);
+          expect(JSON.parse(JSON.stringify(review))).toEqual(review);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("encodes a patch that fast-json-patch applies to a document", () => {
+    const ops: AddOperation[] = [
+      { op: "add", path: "/metadata/annotations", value: {} },
+      { op: "add", path: "/metadata/annotations/ca-trust.dev~1injected", value: "sha256:00" },
+    ];
+    const r = patch("u", ops).response!;
+    const decoded = JSON.parse(Buffer.from(r.patch!, "base64").toString("utf8"));
+    const doc = applyPatch({ metadata: {} }, decoded, true).newDocument;
+    expect(doc).toEqual({ metadata: { annotations: { "ca-trust.dev/injected": "sha256:00" } } });
+  });
+});
