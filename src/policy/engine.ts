@@ -1,0 +1,439 @@
+import type { AdmissionRequest, Decision, KubeObject } from "../admission/types.js";
+import type { ClusterView, SecretObject } from "../kube/view.js";
+import { analyseBundle, type BundleAnalysis } from "../pki/bundle.js";
+import { type FieldError, fieldError, summarize } from "./field-error.js";
+import {
+  findRule,
+  type KeySelection,
+  type LabelledSecretRule,
+  type ReferenceRule,
+  type ReferenceSpec,
+  type Rule,
+} from "./rules.js";
+
+/** What the validation engine decides with, besides the request and the cluster view. */
+export interface PolicySettings {
+  readonly rules: readonly Rule[];
+  /** Namespace of the Connectors system (global CA Secrets and the flag ConfigMap live there). */
+  readonly systemNamespace: string;
+  /** A referenced Secret that does not exist (yet): warn (default) or deny. */
+  readonly missingSecret: "warn" | "deny";
+  /** Cluster-scoped objects may reference Secrets only in these namespaces (empty: any). */
+  readonly allowedSecretNamespaces: readonly string[];
+  /** A lookup the API could not answer: deny (default, fail closed) or allow with a warning. */
+  readonly unverifiable: "deny" | "warn";
+  /** CERT_EXPIRES_SOON window in days. */
+  readonly expiringWithinDays: number;
+}
+
+/**
+ * Decides a validating review: finds the rule for the request's kind, extracts each CA
+ * reference, applies the namespace rules, resolves Secrets through the view, analyses the PEM
+ * and returns allow (with warnings) or deny (with Kubernetes field errors).
+ * shared/DESIGN.md "Decisions".
+ */
+export async function decideValidation(
+  request: AdmissionRequest,
+  settings: PolicySettings,
+  view: ClusterView,
+  now: Date,
+): Promise<Decision> {
+  // DELETE and CONNECT, subresources (status, scale) and objects being deleted are never
+  // blocked: refusing a finalizer removal would leave the object stuck forever.
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
+  if (request.subResource) return allowed();
+  const object = request.object;
+  if (!object || typeof object !== "object") return allowed();
+  if (request.operation === "UPDATE" && object.metadata?.deletionTimestamp) return allowed();
+
+  const rule = findRule(
+    settings.rules,
+    request.kind.group,
+    request.kind.kind,
+    object.metadata?.labels,
+  );
+  if (rule === undefined) return allowed();
+  const context: Context = { request, object, settings, view, now };
+  const outcome =
+    rule.type === "reference"
+      ? await checkReferences(rule, context)
+      : checkLabelledSecret(rule, context);
+
+  if (outcome.errors.length === 0) return allowed(outcome.warnings);
+  // Ratcheting: an UPDATE that leaves the CA reference as it was is not blocked by a problem
+  // it did not introduce (the Secret may have gone bad since), but the problem is reported.
+  if (
+    request.operation === "UPDATE" &&
+    rule.type === "reference" &&
+    sameReferences(rule, object, request.oldObject)
+  ) {
+    return allowed([
+      ...outcome.errors.map((e) => `${e.text} (unchanged by this update)`),
+      ...outcome.warnings,
+    ]);
+  }
+  return denied(outcome.errors, outcome.warnings, describe(request, object));
+}
+
+interface Context {
+  request: AdmissionRequest;
+  object: KubeObject;
+  settings: PolicySettings;
+  view: ClusterView;
+  now: Date;
+}
+
+interface Outcome {
+  errors: FieldError[];
+  warnings: string[];
+}
+
+async function checkReferences(rule: ReferenceRule, ctx: Context): Promise<Outcome> {
+  const outcome: Outcome = { errors: [], warnings: [] };
+  const kind = ctx.request.kind.kind;
+  if (rule.featureGate !== undefined && !ctx.view.featureFlag(rule.featureGate)) {
+    const set = rule.references.some((spec) =>
+      spec.refs.some((ref) => present(read(ctx.object, ref))),
+    );
+    if (set) {
+      outcome.warnings.push(
+        `${kind} CA reference is ignored: feature flag ${rule.featureGate} is off in ${ctx.settings.systemNamespace}`,
+      );
+    }
+    return outcome;
+  }
+  const results = await Promise.all(rule.references.map((spec) => checkReference(rule, spec, ctx)));
+  for (const r of results) {
+    outcome.errors.push(...r.errors);
+    outcome.warnings.push(...r.warnings);
+  }
+  return outcome;
+}
+
+async function checkReference(
+  rule: ReferenceRule,
+  spec: ReferenceSpec,
+  ctx: Context,
+): Promise<Outcome> {
+  const errors: FieldError[] = [];
+  const warnings: string[] = [];
+  const kind = ctx.request.kind.kind;
+  const setRefs = spec.refs.filter(
+    (ref) => read(ctx.object, ref) !== undefined && read(ctx.object, ref) !== null,
+  );
+  const inlineValue = spec.inline === undefined ? undefined : read(ctx.object, spec.inline);
+  const inlineSet = inlineValue !== undefined && inlineValue !== null && inlineValue !== "";
+  const parent = commonParent([...spec.refs, ...(spec.inline ? [spec.inline] : [])]);
+  const choices = [...(spec.inline ? [last(spec.inline)] : []), ...spec.refs.map(last)].join(
+    " or ",
+  );
+
+  if (setRefs.length + (inlineSet ? 1 : 0) > 1) {
+    errors.push(fieldError("Invalid", parent, undefined, `exactly one of ${choices} may be set`));
+    return { errors, warnings };
+  }
+  if (inlineSet && spec.inline !== undefined) {
+    if (typeof inlineValue !== "string") {
+      errors.push(fieldError("Invalid", spec.inline, undefined, "must be a PEM string"));
+    } else {
+      const analysis = analyseBundle(inlineValue, {
+        now: ctx.now,
+        expiringWithinDays: ctx.settings.expiringWithinDays,
+      });
+      collect(analysis, spec.inline, undefined, `${spec.inline}:`, errors, warnings);
+    }
+    return { errors, warnings };
+  }
+  const refPath = setRefs[0];
+  if (refPath === undefined) {
+    if (spec.required)
+      errors.push(fieldError("Required", parent, undefined, `one of ${choices} must be set`));
+    return { errors, warnings };
+  }
+  const ref = read(ctx.object, refPath);
+  if (typeof ref !== "object" || ref === null || Array.isArray(ref)) {
+    errors.push(fieldError("Invalid", refPath, undefined, "must be an object"));
+    return { errors, warnings };
+  }
+  const refObject = ref as Record<string, unknown>;
+  const namePath = `${refPath}.${spec.nameField}`;
+  const name = refObject[spec.nameField];
+  if (typeof name !== "string" || name === "") {
+    errors.push(fieldError("Required", namePath, undefined, "the CA Secret's name must be set"));
+    return { errors, warnings };
+  }
+
+  // Namespace rules.
+  const objectNamespace = ctx.object.metadata?.namespace ?? ctx.request.namespace ?? "";
+  const nsPath =
+    spec.namespaceField === undefined ? undefined : `${refPath}.${spec.namespaceField}`;
+  const refNamespace =
+    spec.namespaceField === undefined ? undefined : refObject[spec.namespaceField];
+  let secretNamespace: string;
+  if (rule.scope === "Namespaced") {
+    if (refNamespace !== undefined && refNamespace !== "" && refNamespace !== objectNamespace) {
+      errors.push(
+        fieldError(
+          "Forbidden",
+          nsPath ?? namePath,
+          undefined,
+          `must be "${objectNamespace}" (the ${kind}'s namespace); cross-namespace CA references are not allowed`,
+        ),
+      );
+      return { errors, warnings };
+    }
+    secretNamespace = objectNamespace;
+  } else {
+    if (typeof refNamespace !== "string" || refNamespace === "") {
+      errors.push(
+        fieldError(
+          "Required",
+          nsPath ?? namePath,
+          undefined,
+          `a cluster-scoped ${kind} must name the CA Secret's namespace`,
+        ),
+      );
+      return { errors, warnings };
+    }
+    const allowedNs = ctx.settings.allowedSecretNamespaces;
+    if (allowedNs.length > 0 && !allowedNs.includes(refNamespace)) {
+      errors.push(
+        fieldError(
+          "Forbidden",
+          nsPath ?? namePath,
+          refNamespace,
+          `must be one of ${allowedNs.map((n) => `"${n}"`).join(", ")}`,
+        ),
+      );
+      return { errors, warnings };
+    }
+    secretNamespace = refNamespace;
+  }
+
+  // The key, when the reference names it.
+  let keyPath: string | undefined;
+  let key: string | undefined;
+  if (spec.keys.mode === "field") {
+    keyPath = `${refPath}.${spec.keys.field}`;
+    const k = refObject[spec.keys.field];
+    if (typeof k !== "string" || k === "") {
+      errors.push(
+        fieldError("Required", keyPath, undefined, "the Secret key holding the CA must be set"),
+      );
+      return { errors, warnings };
+    }
+    key = k;
+  } else if (spec.keys.mode === "fixed") {
+    key = spec.keys.key;
+  }
+
+  const lookup = await ctx.view.getSecret(secretNamespace, name);
+  if (!lookup.found) {
+    if (lookup.unavailable !== undefined) {
+      const text = `could not verify the CA Secret ${secretNamespace}/${name}: ${lookup.unavailable}`;
+      if (ctx.settings.unverifiable === "deny")
+        errors.push(fieldError("InternalError", namePath, undefined, text));
+      else warnings.push(`${namePath}: ${text}`);
+      return { errors, warnings };
+    }
+    const text = `Secret "${name}" not found in namespace "${secretNamespace}"`;
+    if (ctx.settings.missingSecret === "deny")
+      errors.push(fieldError("NotFound", namePath, name, text));
+    else warnings.push(`${namePath}: ${text}; the CA is not trusted until it exists`);
+    return { errors, warnings };
+  }
+  checkSecretData(lookup.object, spec.keys, key, keyPath ?? namePath, name, ctx, errors, warnings);
+  return { errors, warnings };
+}
+
+function checkLabelledSecret(rule: LabelledSecretRule, ctx: Context): Outcome {
+  const errors: FieldError[] = [];
+  const warnings: string[] = [];
+  const namespace = ctx.object.metadata?.namespace ?? ctx.request.namespace ?? "";
+  if (namespace !== ctx.settings.systemNamespace) {
+    warnings.push(
+      `label ${rule.label}=${rule.value} has no effect in namespace "${namespace}": ${rule.purpose} (${ctx.settings.systemNamespace})`,
+    );
+    return { errors, warnings };
+  }
+  const secret: SecretObject = {
+    namespace,
+    name: ctx.object.metadata?.name ?? "",
+    data: secretData(ctx.object),
+  };
+  checkSecretData(
+    secret,
+    rule.keys,
+    rule.keys.mode === "fixed" ? rule.keys.key : undefined,
+    "data",
+    secret.name,
+    ctx,
+    errors,
+    warnings,
+  );
+  return { errors, warnings };
+}
+
+/**
+ * Applies the key rule to a Secret's data: the named key must exist and parse; in eligible
+ * mode every eligible key must parse and together they hold at least one certificate.
+ */
+function checkSecretData(
+  secret: SecretObject,
+  keys: KeySelection,
+  key: string | undefined,
+  path: string,
+  name: string,
+  ctx: Context,
+  errors: FieldError[],
+  warnings: string[],
+): void {
+  const data = secret.data ?? {};
+  const options = { now: ctx.now, expiringWithinDays: ctx.settings.expiringWithinDays };
+  const where = `Secret ${secret.namespace}/${secret.name}`;
+  if (keys.mode !== "eligible") {
+    const k = key as string;
+    const encoded = data[k];
+    if (encoded === undefined) {
+      const present = Object.keys(data).sort();
+      errors.push(
+        fieldError(
+          "NotFound",
+          path,
+          k,
+          `${where} has no key "${k}"${present.length > 0 ? ` (keys: ${present.slice(0, 8).join(", ")})` : " (no data)"}`,
+        ),
+      );
+      return;
+    }
+    collect(
+      analyseBundle(decodeBase64(encoded), options),
+      path,
+      name,
+      `${where} key "${k}":`,
+      errors,
+      warnings,
+    );
+    return;
+  }
+  let certificates = 0;
+  let eligibleKeys = 0;
+  for (const k of Object.keys(data).sort()) {
+    const bytes = decodeBase64(data[k] as string);
+    if (!isEligible(k, bytes)) continue;
+    eligibleKeys++;
+    const analysis = analyseBundle(bytes, options);
+    certificates += analysis.certificates.length;
+    collect(analysis, path, name, `${where} key "${k}":`, errors, warnings);
+  }
+  if (eligibleKeys === 0 || (certificates === 0 && errors.length === 0)) {
+    errors.push(
+      fieldError(
+        "Invalid",
+        path,
+        name,
+        `${where} holds no CA certificate (keys ending .crt or .pem, or values holding a PEM header, are read)`,
+      ),
+    );
+  }
+}
+
+/** Connectors' rule: a key ending `.crt` / `.pem`, or a value that contains a PEM header. */
+export function isEligible(key: string, value: Uint8Array): boolean {
+  if (key.endsWith(".crt") || key.endsWith(".pem")) return true;
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).includes("-----BEGIN ");
+}
+
+/** Findings of one value: errors become field errors, warnings are prefixed with where they are. */
+function collect(
+  analysis: BundleAnalysis,
+  path: string,
+  value: string | undefined,
+  where: string,
+  errors: FieldError[],
+  warnings: string[],
+): void {
+  const hard = analysis.findings.filter((f) => f.severity === "error");
+  if (hard.length > 0) {
+    errors.push(
+      fieldError("Invalid", path, value, `${where} ${hard.map((f) => f.message).join("; ")}`),
+    );
+  }
+  for (const f of analysis.findings)
+    if (f.severity === "warning") warnings.push(`${where} ${f.message}`);
+}
+
+function decodeBase64(text: string): Uint8Array {
+  return typeof text === "string" ? Buffer.from(text, "base64") : new Uint8Array();
+}
+
+/** A Secret object's data, with `stringData` merged in (offline inputs may carry it). */
+function secretData(object: KubeObject): Record<string, string> {
+  const data: Record<string, string> = {};
+  const d = object.data;
+  if (d && typeof d === "object") {
+    for (const [k, v] of Object.entries(d as Record<string, unknown>))
+      if (typeof v === "string") data[k] = v;
+  }
+  const s = object.stringData;
+  if (s && typeof s === "object") {
+    for (const [k, v] of Object.entries(s as Record<string, unknown>)) {
+      if (typeof v === "string") data[k] = Buffer.from(v, "utf8").toString("base64");
+    }
+  }
+  return data;
+}
+
+/** Reads a dotted field path from an object; undefined when any step is missing. */
+export function read(object: unknown, path: string): unknown {
+  let node: unknown = object;
+  for (const part of path.split(".")) {
+    if (node === null || typeof node !== "object" || Array.isArray(node)) return undefined;
+    if (!Object.hasOwn(node, part)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== "";
+}
+
+function sameReferences(
+  rule: ReferenceRule,
+  object: KubeObject,
+  old: KubeObject | null | undefined,
+): boolean {
+  if (!old) return false;
+  return rule.references.every((spec) =>
+    [...spec.refs, ...(spec.inline ? [spec.inline] : [])].every(
+      (p) => JSON.stringify(read(object, p)) === JSON.stringify(read(old, p)),
+    ),
+  );
+}
+
+function commonParent(paths: string[]): string {
+  const split = paths.map((p) => p.split("."));
+  const first = split[0] ?? [];
+  let n = first.length - 1;
+  while (n > 0 && !split.every((s) => s.slice(0, n).join(".") === first.slice(0, n).join("."))) n--;
+  return first.slice(0, n).join(".");
+}
+
+function last(path: string): string {
+  return path.slice(path.lastIndexOf(".") + 1);
+}
+
+function describe(request: AdmissionRequest, object: KubeObject): string {
+  const name = object.metadata?.name || request.name || object.metadata?.generateName || "";
+  return `${request.kind.kind}${request.kind.group ? `.${request.kind.group}` : ""} "${name}"`;
+}
+
+function allowed(warnings: string[] = []): Decision {
+  return { kind: "allow", warnings };
+}
+
+function denied(errors: FieldError[], warnings: string[], subject: string): Decision {
+  const { code, reason, message } = summarize(subject, errors);
+  return { kind: "deny", code, reason, message, warnings };
+}
