@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { parseRules, type Rule, RuleError } from "./policy/rules.js";
 
 /**
  * Configuration: flags, then environment (`CA_TRUST_WEBHOOK_<NAME>`), then an optional YAML
@@ -24,7 +25,9 @@ type Kind =
   | { type: "boolean" }
   | { type: "enum"; values: readonly string[] }
   | { type: "list" }
-  | { type: "dns1123"; subdomain: boolean };
+  | { type: "dns1123"; subdomain: boolean }
+  /** Structured YAML (file only), validated by `parse`. */
+  | { type: "structured"; parse: (value: unknown) => unknown };
 
 interface OptionSpec {
   /** Key in Config and in the YAML file (dots are nesting levels in the file). */
@@ -126,6 +129,63 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "25s",
     help: "after SIGTERM, in-flight reviews get this long to finish before the process exits",
   },
+  {
+    key: "systemNamespace",
+    flag: "system-namespace",
+    kind: { type: "dns1123", subdomain: false },
+    default: "connectors-system",
+    help: "Connectors system namespace: its flag ConfigMap and global CA Secrets are read",
+  },
+  {
+    key: "flagConfigMap",
+    flag: "flag-configmap",
+    kind: { type: "dns1123", subdomain: true },
+    default: "connectors-config",
+    help: "ConfigMap in the system namespace whose enable-custom-ca-certs gates the Connector rule",
+  },
+  {
+    key: "missingSecret",
+    flag: "missing-secret",
+    kind: { type: "enum", values: ["warn", "deny"] },
+    default: "warn",
+    help: "a referenced Secret that does not exist: allow with a warning, or deny",
+  },
+  {
+    key: "unverifiable",
+    flag: "unverifiable",
+    kind: { type: "enum", values: ["deny", "warn"] },
+    default: "deny",
+    help: "a Secret the API cannot return (error, timeout): deny, or allow with a warning",
+  },
+  {
+    key: "allowedSecretNamespaces",
+    flag: "allowed-secret-namespaces",
+    kind: { type: "list" },
+    default: "",
+    help: "namespaces cluster-scoped planes may reference CA Secrets in; empty allows any",
+  },
+  {
+    key: "expiringWithinDays",
+    flag: "expiring-within-days",
+    kind: { type: "integer", min: 0, max: 3650 },
+    default: "30",
+    help: "warn about CA certificates that expire within this many days",
+  },
+  {
+    key: "lookupTtl",
+    flag: "lookup-ttl",
+    kind: DURATION,
+    default: "5s",
+    help: "how long a fetched Secret is reused; a change shows up after at most this long",
+  },
+  {
+    key: "rules",
+    flag: "rules",
+    kind: { type: "structured", parse: parseRules },
+    default: undefined,
+    fileOnly: true,
+    help: "CA-reference rules for other CRDs, in the built-in rules' format (README)",
+  },
 ];
 
 /** The validated configuration of `serve`; see OPTIONS for what each field means. */
@@ -142,6 +202,15 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly systemNamespace: string;
+  readonly flagConfigMap: string;
+  readonly missingSecret: "warn" | "deny";
+  readonly unverifiable: "deny" | "warn";
+  readonly allowedSecretNamespaces: readonly string[];
+  readonly expiringWithinDays: number;
+  readonly lookupTtlMs: number;
+  /** User rules from the config file, added to the built-in ones. */
+  readonly rules: readonly Rule[];
   /** The `--config` file it came from, if any (for the start-up log line). */
   readonly configFile: string | undefined;
 }
@@ -183,6 +252,14 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     keepAliveTimeoutMs: value("keepAliveTimeout"),
     shutdownDelayMs: value("shutdownDelay"),
     shutdownTimeoutMs: value("shutdownTimeout"),
+    systemNamespace: value("systemNamespace"),
+    flagConfigMap: value("flagConfigMap"),
+    missingSecret: value("missingSecret"),
+    unverifiable: value("unverifiable"),
+    allowedSecretNamespaces: value("allowedSecretNamespaces"),
+    expiringWithinDays: value("expiringWithinDays"),
+    lookupTtlMs: value("lookupTtl"),
+    rules: value<Rule[] | undefined>("rules") ?? [],
     configFile,
   };
   if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) {
@@ -237,6 +314,8 @@ function metavar(kind: Kind): string {
       return "N";
     case "list":
       return "A,B,...";
+    case "structured":
+      return "(YAML)";
     default:
       return "VALUE";
   }
@@ -299,11 +378,15 @@ function readConfigFile(path: string): Raw {
     throw new ConfigError(`--config ${path}: must be a YAML mapping of option keys`);
   }
   const known = new Set(OPTIONS.map((o) => o.key));
+  const structured = new Set(OPTIONS.filter((o) => o.kind.type === "structured").map((o) => o.key));
   const raw: Raw = {};
   const walk = (prefix: string, node: Record<string, unknown>): void => {
     for (const [k, v] of Object.entries(node)) {
       const key = prefix === "" ? k : `${prefix}.${k}`;
-      if (known.has(key)) {
+      if (
+        known.has(key) &&
+        !(typeof v === "object" && v !== null && !Array.isArray(v) && !structured.has(key))
+      ) {
         raw[key] = typeof v === "string" ? v : JSON.stringify(v);
       } else if (v !== null && typeof v === "object" && !Array.isArray(v)) {
         walk(key, v as Record<string, unknown>);
@@ -345,6 +428,13 @@ function convert(spec: OptionSpec, text: string | undefined): unknown {
       return parseList(text);
     case "dns1123":
       return isDns1123(text, kind.subdomain) ? text : bad("not a valid Kubernetes name");
+    case "structured":
+      try {
+        return kind.parse(JSON.parse(text));
+      } catch (error) {
+        if (error instanceof RuleError) throw new ConfigError(`--config: ${error.message}`);
+        throw new ConfigError(`--config ${spec.key}: ${(error as Error).message}`);
+      }
   }
 }
 

@@ -3,8 +3,10 @@ import { realpathSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
-import type { Decide } from "./admission/routes.js";
 import { type Config, ConfigError, loadServeConfig, serveHelp } from "./config.js";
+import { buildDecisions, unavailableView } from "./decisions.js";
+import { KubeClusterView, loadKubeConfig } from "./kube/cluster.js";
+import type { ClusterView } from "./kube/view.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { Readiness } from "./observability/readiness.js";
@@ -83,8 +85,42 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     .add("certificate", () => certificates.health())
     .add("shutdown", () => (shuttingDown ? { ok: false, reason: "shutting down" } : { ok: true }));
 
-  // Policies come with later features; until then both webhooks allow what they decode.
-  const allowAll: Decide = async () => ({ kind: "allow", warnings: [] });
+  let kubeConfig: ReturnType<typeof loadKubeConfig>;
+  try {
+    kubeConfig = loadKubeConfig(config.kubeconfig, env);
+  } catch (error) {
+    process.stderr.write(
+      `ca-trust-webhook: --kubeconfig: ${(error as Error).message.split("\n")[0]}\n`,
+    );
+    return 2;
+  }
+  let view: ClusterView;
+  let cluster: KubeClusterView | undefined;
+  if (kubeConfig === undefined) {
+    const reason =
+      "no Kubernetes API configured (--kubeconfig, KUBECONFIG, in-cluster or ~/.kube/config)";
+    view = unavailableView(reason);
+    readiness.add("cluster", () => ({ ok: false, reason }));
+  } else {
+    cluster = new KubeClusterView(kubeConfig, {
+      flagConfigMap: { namespace: config.systemNamespace, name: config.flagConfigMap },
+      labelledSecrets: {
+        namespace: config.systemNamespace,
+        labelSelector: "connectors.cpaas.io/ca-cert=true",
+      },
+      caConfigMapName: undefined,
+      watchNamespaces: false,
+      lookupTtlMs: config.lookupTtlMs,
+      maxCachedLookups: 4096,
+      logger,
+    });
+    view = cluster;
+    const c = cluster;
+    readiness.add("cluster", () => c.health());
+    // Not awaited: the webhook serves (not ready) while the caches sync or the API is away.
+    void cluster.start();
+  }
+  const decisions = buildDecisions(config, view);
 
   const app = buildServer(
     {
@@ -92,7 +128,7 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
       requestTimeoutMs: config.requestTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     },
-    { logger, metrics, validate: allowAll, mutate: allowAll },
+    { logger, metrics, ...decisions },
   );
   const health = buildHealthServer({ metrics, readiness });
 
@@ -133,6 +169,7 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
       forced.unref();
       await app.close();
       certificates.stop();
+      await cluster?.stop();
       await health.close();
       clearTimeout(forced);
       logger.info("stopped");

@@ -170,7 +170,7 @@ describe("ca-trust-webhook serve (the built CLI)", () => {
     });
     expect(refused).toBe(true);
     sockets.forEach((socket, i) => {
-      socket.end(bodies[i]?.slice(100));
+      socket.end((bodies[i] ?? "").slice(100));
     });
     const texts = await Promise.all(answers);
     texts.forEach((text, i) => {

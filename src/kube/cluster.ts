@@ -1,0 +1,372 @@
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import {
+  CoreV1Api,
+  KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  ListWatch,
+  type V1ConfigMap,
+  type V1Namespace,
+  type V1Secret,
+  Watch,
+} from "@kubernetes/client-node";
+import type { Logger } from "../observability/logger.js";
+import { LruCache } from "../pki/cache.js";
+import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "./view.js";
+
+/**
+ * Finds the cluster as kubectl does: an explicit path, then $KUBECONFIG, then the in-cluster
+ * ServiceAccount, then ~/.kube/config. Returns undefined when there is none.
+ */
+export function loadKubeConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv,
+): KubeConfig | undefined {
+  const kc = new KubeConfig();
+  if (path !== undefined) {
+    kc.loadFromFile(path);
+    return kc;
+  }
+  if (env.KUBECONFIG) {
+    kc.loadFromDefault();
+    return kc;
+  }
+  if (
+    env.KUBERNETES_SERVICE_HOST &&
+    existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token")
+  ) {
+    kc.loadFromCluster();
+    return kc;
+  }
+  const home = join(env.HOME ?? homedir(), ".kube", "config");
+  if (existsSync(home)) {
+    kc.loadFromFile(home);
+    return kc;
+  }
+  return undefined;
+}
+
+export interface KubeClusterViewOptions {
+  /** Where the feature-flag ConfigMap lives (Connectors' `connectors-config`). */
+  flagConfigMap: { namespace: string; name: string };
+  /** Labelled Secrets watched in the system namespace (Connectors' global CAs). */
+  labelledSecrets: { namespace: string; labelSelector: string } | undefined;
+  /** The CA ConfigMap name watched in every namespace (injection); undefined: not watched. */
+  caConfigMapName: string | undefined;
+  /** Watch Namespaces' labels (injection opt-in). */
+  watchNamespaces: boolean;
+  /** How long a fetched Secret (or unwatched ConfigMap) is reused. */
+  lookupTtlMs: number;
+  /** Most fetched objects kept. */
+  maxCachedLookups: number;
+  logger: Logger;
+}
+
+/** One informer's state: its objects and whether its list+watch is currently established. */
+class Reflector<T extends KubernetesObject> {
+  readonly watch: ListWatch<T>;
+  synced = false;
+  lastError: string | undefined = "not started";
+  private failures = 0;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  /**
+   * The same selectors go to the list and to the watch: client-node's makeInformer drops the
+   * field selector from the watch, which would silently watch every object of the kind.
+   */
+  constructor(
+    readonly name: string,
+    kc: KubeConfig,
+    path: string,
+    list: (selectors: {
+      labelSelector?: string;
+      fieldSelector?: string;
+    }) => Promise<KubernetesListObject<T>>,
+    selectors: { labelSelector?: string; fieldSelector?: string },
+    private readonly logger: Logger,
+  ) {
+    this.watch = new ListWatch<T>(
+      path,
+      new Watch(kc),
+      () => list(selectors),
+      false,
+      selectors.labelSelector,
+      selectors.fieldSelector,
+    );
+    this.watch.on("error", (error?: unknown) => this.failed(error));
+    // A watch that ends normally is restarted by ListWatch itself (relisting on 410 Gone).
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    const before = this.failures;
+    await this.watch.start();
+    if (this.failures === before && !this.stopped) {
+      if (!this.synced) this.logger.info({ cache: this.name }, "cache synced");
+      this.synced = true;
+      this.lastError = undefined;
+      this.failures = 0;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.watch.stop();
+  }
+
+  private failed(error: unknown): void {
+    this.failures++;
+    this.synced = false;
+    this.lastError = describeError(error);
+    if (this.stopped) return;
+    // Exponential backoff, 0.5 s doubling to 10 s, so an apiserver restart is noticed quickly.
+    const delay = Math.min(10_000, 500 * 2 ** Math.min(this.failures - 1, 5));
+    this.logger.warn(
+      { cache: this.name, error: this.lastError, retryInMs: delay },
+      "watch failed; retrying",
+    );
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.start(), delay);
+    this.timer.unref();
+  }
+}
+
+/**
+ * The informer-backed ClusterView of the server. Watched (so the hot path makes no API call):
+ * the flag ConfigMap, the labelled Secrets of the system namespace, the CA ConfigMaps by name
+ * in every namespace (field selector), and Namespaces (labels only are read). Referenced Secrets
+ * are fetched on demand, cached for a short TTL and coalesced: never a cluster-wide Secret list
+ * or watch (least privilege, bounded memory).
+ */
+export class KubeClusterView implements ClusterView {
+  private readonly core: CoreV1Api;
+  private readonly reflectors: Reflector<KubernetesObject>[] = [];
+  private readonly flags: Reflector<V1ConfigMap>;
+  private readonly caConfigMaps: Reflector<V1ConfigMap> | undefined;
+  private readonly namespaces: Reflector<V1Namespace> | undefined;
+  private readonly lookups: LruCache<{
+    expires: number;
+    lookup: Lookup<SecretObject | ConfigMapObject>;
+  }>;
+  private readonly inflight = new Map<string, Promise<Lookup<SecretObject | ConfigMapObject>>>();
+  /** Lookups made against the API (not served from a cache), for tests and metrics. */
+  apiLookups = 0;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly options: KubeClusterViewOptions,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    const { logger } = options;
+    const { namespace: flagNs, name: flagName } = options.flagConfigMap;
+    this.flags = new Reflector<V1ConfigMap>(
+      "flag-configmap",
+      kc,
+      `/api/v1/namespaces/${flagNs}/configmaps`,
+      (s) => this.core.listNamespacedConfigMap({ namespace: flagNs, ...s }),
+      { fieldSelector: `metadata.name=${flagName}` },
+      logger,
+    );
+    this.reflectors.push(this.flags as Reflector<KubernetesObject>);
+    if (options.labelledSecrets) {
+      const { namespace, labelSelector } = options.labelledSecrets;
+      this.reflectors.push(
+        new Reflector<V1Secret>(
+          "labelled-secrets",
+          kc,
+          `/api/v1/namespaces/${namespace}/secrets`,
+          (s) => this.core.listNamespacedSecret({ namespace, ...s }),
+          { labelSelector },
+          logger,
+        ) as Reflector<KubernetesObject>,
+      );
+    }
+    if (options.caConfigMapName !== undefined) {
+      this.caConfigMaps = new Reflector<V1ConfigMap>(
+        "ca-configmaps",
+        kc,
+        "/api/v1/configmaps",
+        (s) => this.core.listConfigMapForAllNamespaces(s),
+        { fieldSelector: `metadata.name=${options.caConfigMapName}` },
+        logger,
+      );
+      this.reflectors.push(this.caConfigMaps as Reflector<KubernetesObject>);
+    }
+    if (options.watchNamespaces) {
+      this.namespaces = new Reflector<V1Namespace>(
+        "namespaces",
+        kc,
+        "/api/v1/namespaces",
+        (s) => this.core.listNamespace(s),
+        {},
+        logger,
+      );
+      this.reflectors.push(this.namespaces as Reflector<KubernetesObject>);
+    }
+    this.lookups = new LruCache(options.maxCachedLookups, 64 * 1024 * 1024);
+  }
+
+  /** Starts every watch; resolves when each has listed once (or failed and is retrying). */
+  async start(): Promise<void> {
+    await Promise.all(this.reflectors.map((r) => r.start()));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.reflectors.map((r) => r.stop()));
+  }
+
+  /** Readiness: every watch has synced and is established. */
+  health(): { ok: boolean; reason?: string } {
+    const waiting = this.reflectors.filter((r) => !r.synced);
+    if (waiting.length === 0) return { ok: true };
+    return {
+      ok: false,
+      reason: `caches not synced: ${waiting.map((r) => `${r.name} (${r.lastError ?? "syncing"})`).join(", ")}`,
+    };
+  }
+
+  /** Object counts per cache, for the cache-size metric. */
+  sizes(): Record<string, number> {
+    const sizes: Record<string, number> = {};
+    for (const r of this.reflectors) sizes[r.name] = r.watch.list().length;
+    sizes.lookups = this.lookups.stats().entries;
+    return sizes;
+  }
+
+  featureFlag(name: string): boolean {
+    const { namespace, name: cm } = this.options.flagConfigMap;
+    return this.flags.watch.get(cm, namespace)?.data?.[name] === "true";
+  }
+
+  namespaceLabels(name: string): Record<string, string> | undefined {
+    const ns = this.namespaces?.watch.get(name);
+    return ns === undefined ? undefined : (ns.metadata?.labels ?? {});
+  }
+
+  async getSecret(namespace: string, name: string): Promise<Lookup<SecretObject>> {
+    return (await this.fetch("secret", namespace, name)) as Lookup<SecretObject>;
+  }
+
+  /**
+   * A watched ConfigMap comes from its cache; a miss is confirmed with a live GET (the watch may
+   * lag a just-created ConfigMap) before anyone denies on it. Others are fetched like Secrets.
+   */
+  async getConfigMap(namespace: string, name: string): Promise<Lookup<ConfigMapObject>> {
+    const watched =
+      name === this.options.caConfigMapName
+        ? this.caConfigMaps
+        : namespace === this.options.flagConfigMap.namespace &&
+            name === this.options.flagConfigMap.name
+          ? this.flags
+          : undefined;
+    if (watched?.synced) {
+      const cached = watched.watch.get(name, namespace);
+      if (cached !== undefined) return { found: true, object: toConfigMap(cached) };
+    }
+    return (await this.fetch("configmap", namespace, name)) as Lookup<ConfigMapObject>;
+  }
+
+  /** GET with a short TTL cache; concurrent lookups of one object share one request. */
+  private async fetch(
+    kind: "secret" | "configmap",
+    namespace: string,
+    name: string,
+  ): Promise<Lookup<SecretObject | ConfigMapObject>> {
+    const key = `${kind}/${namespace}/${name}`;
+    const cached = this.lookups.get(key);
+    if (cached !== undefined && cached.expires > Date.now()) return cached.lookup;
+    const pending = this.inflight.get(key);
+    if (pending !== undefined) return pending;
+    const request = this.get(kind, namespace, name).then((lookup) => {
+      this.inflight.delete(key);
+      // Answers the API could not give are not cached: the next request tries again.
+      if (lookup.found || lookup.unavailable === undefined) {
+        this.lookups.set(
+          key,
+          { expires: Date.now() + this.options.lookupTtlMs, lookup },
+          estimate(lookup),
+        );
+      }
+      return lookup;
+    });
+    this.inflight.set(key, request);
+    return request;
+  }
+
+  private async get(
+    kind: "secret" | "configmap",
+    namespace: string,
+    name: string,
+  ): Promise<Lookup<SecretObject | ConfigMapObject>> {
+    this.apiLookups++;
+    try {
+      if (kind === "secret") {
+        const secret = await this.core.readNamespacedSecret({ namespace, name });
+        return { found: true, object: toSecret(secret) };
+      }
+      const configMap = await this.core.readNamespacedConfigMap({ namespace, name });
+      return { found: true, object: toConfigMap(configMap) };
+    } catch (error) {
+      if (statusOf(error) === 404) return { found: false };
+      return { found: false, unavailable: describeError(error) };
+    }
+  }
+}
+
+function toSecret(secret: V1Secret): SecretObject {
+  return {
+    namespace: secret.metadata?.namespace ?? "",
+    name: secret.metadata?.name ?? "",
+    ...(secret.metadata?.labels ? { labels: secret.metadata.labels } : {}),
+    data: secret.data ?? {},
+    ...(secret.metadata?.resourceVersion
+      ? { resourceVersion: secret.metadata.resourceVersion }
+      : {}),
+  };
+}
+
+function toConfigMap(cm: V1ConfigMap): ConfigMapObject {
+  return {
+    namespace: cm.metadata?.namespace ?? "",
+    name: cm.metadata?.name ?? "",
+    ...(cm.metadata?.labels ? { labels: cm.metadata.labels } : {}),
+    data: cm.data ?? {},
+    binaryData: cm.binaryData ?? {},
+    ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}),
+  };
+}
+
+function estimate(lookup: Lookup<SecretObject | ConfigMapObject>): number {
+  if (!lookup.found) return 64;
+  let bytes = 256;
+  for (const v of Object.values(lookup.object.data ?? {})) bytes += v.length;
+  return bytes;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const e = error as { code?: unknown; statusCode?: unknown };
+  return typeof e?.code === "number"
+    ? e.code
+    : typeof e?.statusCode === "number"
+      ? e.statusCode
+      : undefined;
+}
+
+/** A short reason for logs and readiness; never a response body (it could echo data). */
+function describeError(error: unknown): string {
+  const status = statusOf(error);
+  if (status !== undefined) return `HTTP ${status}`;
+  const e = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+  const code =
+    typeof e?.cause?.code === "string"
+      ? e.cause.code
+      : typeof e?.code === "string"
+        ? e.code
+        : undefined;
+  if (code) return code;
+  return typeof e?.message === "string" ? e.message.slice(0, 120) : "unknown error";
+}
