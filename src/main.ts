@@ -60,7 +60,8 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const metrics = createMetrics();
+  let cacheSizes = (): Record<string, number> => ({});
+  const metrics = createMetrics({ cacheSizes: () => cacheSizes() });
 
   let certificates: CertificateReloader;
   try {
@@ -116,6 +117,7 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     });
     view = cluster;
     const c = cluster;
+    cacheSizes = () => c.sizes();
     readiness.add("cluster", () => c.health());
     // Not awaited: the webhook serves (not ready) while the caches sync or the API is away.
     void cluster.start();

@@ -16,6 +16,8 @@ export interface Metrics {
   readonly certificateNotAfter: Gauge;
   /** Certificate file reloads, by result (loaded|rejected). */
   readonly certificateReloads: Counter<"result">;
+  /** Objects held per cache (watched objects and fetched lookups); filled at scrape time. */
+  readonly cacheObjects: Gauge<"cache">;
 }
 
 /**
@@ -26,7 +28,10 @@ export const DURATION_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
 
-export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+export function createMetrics(
+  options: { processMetrics?: boolean; cacheSizes?: () => Record<string, number> } = {},
+): Metrics {
+  const cacheSizes: () => Record<string, number> = options.cacheSizes ?? (() => ({}));
   const registry = new Registry();
   if (options.processMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: "ca_trust_webhook_" });
@@ -62,6 +67,15 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       help: "Serving certificate reloads, by result",
       labelNames: ["result"],
       registers: [registry],
+    }),
+    cacheObjects: new Gauge({
+      name: "ca_trust_webhook_cache_objects",
+      help: "Objects held per cache (watched, or fetched and cached briefly)",
+      labelNames: ["cache"],
+      registers: [registry],
+      collect() {
+        for (const [cache, count] of Object.entries(cacheSizes())) this.set({ cache }, count);
+      },
     }),
   };
 }

@@ -242,7 +242,8 @@ async function checkReference(
     else warnings.push(`${namePath}: ${text}; the CA is not trusted until it exists`);
     return { errors, warnings };
   }
-  checkSecretData(lookup.object, spec.keys, key, keyPath ?? namePath, name, ctx, errors, warnings);
+  const at = keyPath ?? namePath;
+  checkSecretData(lookup.object, spec.keys, key, () => at, name, ctx, errors, warnings);
   return { errors, warnings };
 }
 
@@ -261,11 +262,12 @@ function checkLabelledSecret(rule: LabelledSecretRule, ctx: Context): Outcome {
     name: ctx.object.metadata?.name ?? "",
     data: secretData(ctx.object),
   };
+  // Field paths of a Secret's own keys, as the apiserver writes map entries: data[ca.crt].
   checkSecretData(
     secret,
     rule.keys,
     rule.keys.mode === "fixed" ? rule.keys.key : undefined,
-    "data",
+    (k) => (k === undefined ? "data" : `data[${k}]`),
     secret.name,
     ctx,
     errors,
@@ -282,7 +284,7 @@ function checkSecretData(
   secret: SecretObject,
   keys: KeySelection,
   key: string | undefined,
-  path: string,
+  pathOf: (key: string | undefined) => string,
   name: string,
   ctx: Context,
   errors: FieldError[],
@@ -299,7 +301,7 @@ function checkSecretData(
       errors.push(
         fieldError(
           "NotFound",
-          path,
+          pathOf(undefined),
           k,
           `${where} has no key "${k}"${present.length > 0 ? ` (keys: ${present.slice(0, 8).join(", ")})` : " (no data)"}`,
         ),
@@ -308,7 +310,7 @@ function checkSecretData(
     }
     collect(
       analyseBundle(decodeBase64(encoded), options),
-      path,
+      pathOf(k),
       name,
       `${where} key "${k}":`,
       errors,
@@ -324,13 +326,13 @@ function checkSecretData(
     eligibleKeys++;
     const analysis = analyseBundle(bytes, options);
     certificates += analysis.certificates.length;
-    collect(analysis, path, name, `${where} key "${k}":`, errors, warnings);
+    collect(analysis, pathOf(k), name, `${where} key "${k}":`, errors, warnings);
   }
   if (eligibleKeys === 0 || (certificates === 0 && errors.length === 0)) {
     errors.push(
       fieldError(
         "Invalid",
-        path,
+        pathOf(undefined),
         name,
         `${where} holds no CA certificate (keys ending .crt or .pem, or values holding a PEM header, are read)`,
       ),

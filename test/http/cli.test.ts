@@ -89,10 +89,18 @@ describe("ca-trust-webhook serve (the built CLI)", () => {
     const cli = await startCli();
     running.push(cli);
     expect((await getText(cli.healthPort, "/healthz")).status).toBe(200);
+    // Validation needs the cluster's Secrets: without a kubeconfig the server says why it is not ready.
     const ready = await getText(cli.healthPort, "/readyz");
-    expect(JSON.parse(ready.text).checks.map((c: { name: string }) => c.name)).toContain(
-      "certificate",
-    );
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.text).checks).toEqual([
+      { name: "certificate", ok: true },
+      { name: "shutdown", ok: true },
+      {
+        name: "cluster",
+        ok: false,
+        reason: expect.stringContaining("no Kubernetes API configured"),
+      },
+    ]);
     const count = async () => {
       const m =
         /ca_trust_webhook_admission_requests_total\{webhook="validate",operation="CREATE",decision="allowed"\} (\d+)/.exec(
