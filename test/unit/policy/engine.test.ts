@@ -522,7 +522,8 @@ const scenarios: Scenario[] = [
       }),
     expect: {
       decision: "deny",
-      message: /^Secret "global-ca" is invalid: data\[key\.pem\]: Invalid value: "global-ca": .*key "key\.pem"/,
+      message:
+        /^Secret "global-ca" is invalid: data\[key\.pem\]: Invalid value: "global-ca": .*key "key\.pem"/,
     },
   },
   {
