@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import {
+  DEFAULT_INJECTION_SETTINGS,
+  type EnvVar,
+  type InjectionSettings,
+  type ResourceRequirements,
+  validateInjectionSettings,
+} from "./inject/settings.js";
 import { parseRules, type Rule, RuleError } from "./policy/rules.js";
 
 /**
@@ -179,6 +186,64 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "how long a fetched Secret is reused; a change shows up after at most this long",
   },
   {
+    key: "injection.configMap",
+    flag: "inject-configmap",
+    kind: { type: "dns1123", subdomain: true },
+    default: "ca-trust-bundle",
+    help: "CA ConfigMap read in the Pod's namespace (a Pod may name another: ca-trust.dev/configmap)",
+  },
+  {
+    key: "injection.configMapKey",
+    flag: "inject-configmap-key",
+    kind: { type: "string" },
+    default: "ca-bundle.crt",
+    help: "key of the CA ConfigMap that holds the PEM bundle",
+  },
+  {
+    key: "injection.image",
+    flag: "inject-image",
+    kind: { type: "string" },
+    default: "alpine:3.21",
+    help: "image of the install-ca-cert init container; needs sh and /etc/ssl/certs/ca-certificates.crt",
+  },
+  {
+    key: "injection.imagePullPolicy",
+    flag: "inject-image-pull-policy",
+    kind: { type: "enum", values: ["IfNotPresent", "Always", "Never"] },
+    default: "IfNotPresent",
+    help: "pull policy of the init container",
+  },
+  {
+    key: "injection.runAsUser",
+    flag: "inject-run-as-user",
+    kind: { type: "integer", min: -1, max: 2147483647 },
+    default: "65534",
+    help: "UID of the init container (non-root); -1 leaves it to the platform (OpenShift)",
+  },
+  {
+    key: "injection.onFailure",
+    flag: "inject-on-failure",
+    kind: { type: "enum", values: ["deny", "skip-and-warn"] },
+    default: "deny",
+    help: "missing/invalid CA ConfigMap or a conflicting Pod: deny it, or admit it uninjected with a warning",
+  },
+  {
+    key: "injection.resources",
+    flag: "inject-resources",
+    kind: { type: "structured", parse: parseResources },
+    default: undefined,
+    fileOnly: true,
+    help: "init container resources, e.g. {requests: {cpu: 10m, memory: 16Mi}, limits: {memory: 64Mi}}",
+  },
+  {
+    key: "injection.env",
+    flag: "inject-env",
+    kind: { type: "structured", parse: parseEnv },
+    default: undefined,
+    fileOnly: true,
+    help: "env added to every container, default [{name: AWS_CA_BUNDLE, value: /etc/ssl/custom-ca/ca-bundle.crt}]",
+  },
+  {
     key: "rules",
     flag: "rules",
     kind: { type: "structured", parse: parseRules },
@@ -209,6 +274,9 @@ export interface Config {
   readonly allowedSecretNamespaces: readonly string[];
   readonly expiringWithinDays: number;
   readonly lookupTtlMs: number;
+  /** Pod injection: what is added, and what happens when it cannot be done. */
+  readonly injection: InjectionSettings;
+  readonly injectionOnFailure: "deny" | "skip-and-warn";
   /** User rules from the config file, added to the built-in ones. */
   readonly rules: readonly Rule[];
   /** The `--config` file it came from, if any (for the start-up log line). */
@@ -260,8 +328,12 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     expiringWithinDays: value("expiringWithinDays"),
     lookupTtlMs: value("lookupTtl"),
     rules: value<Rule[] | undefined>("rules") ?? [],
+    injection: injectionSettings(value),
+    injectionOnFailure: value("injection.onFailure"),
     configFile,
   };
+  const problems = validateInjectionSettings(config.injection);
+  if (problems.length > 0) throw new ConfigError(`injection: ${problems[0]}`);
   if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) {
     throw new ConfigError(
       "--tls-cert-file and --tls-key-file: both are required (the webhook serves HTTPS only)",
@@ -271,6 +343,58 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     throw new ConfigError("--tls-reload-interval: must be at least 50ms");
   }
   return Object.freeze(config);
+}
+
+/** The injection settings: DESIGN.md's defaults with the configured values over them. */
+function injectionSettings(value: <T>(key: string) => T): InjectionSettings {
+  const d = DEFAULT_INJECTION_SETTINGS;
+  const runAsUser = value<number>("injection.runAsUser");
+  return {
+    ...d,
+    customCa: {
+      ...d.customCa,
+      configMapName: value("injection.configMap"),
+      configMapKey: value("injection.configMapKey"),
+    },
+    initContainer: {
+      ...d.initContainer,
+      image: value("injection.image"),
+      imagePullPolicy: value("injection.imagePullPolicy"),
+      runAsUser: runAsUser === -1 ? null : runAsUser,
+      resources:
+        value<ResourceRequirements | undefined>("injection.resources") ?? d.initContainer.resources,
+    },
+    env: value<EnvVar[] | undefined>("injection.env") ?? d.env,
+  };
+}
+
+function parseResources(input: unknown): ResourceRequirements {
+  const bad = () =>
+    new Error("must be {requests: {cpu, memory}, limits: {memory}} with string quantities");
+  if (input === null || typeof input !== "object" || Array.isArray(input)) throw bad();
+  const out: { requests?: Record<string, string>; limits?: Record<string, string> } = {};
+  for (const [k, v] of Object.entries(input)) {
+    if ((k !== "requests" && k !== "limits") || v === null || typeof v !== "object") throw bad();
+    const entries = Object.entries(v as Record<string, unknown>);
+    if (!entries.every(([, q]) => typeof q === "string" || typeof q === "number")) throw bad();
+    out[k] = Object.fromEntries(entries.map(([r, q]) => [r, String(q)]));
+  }
+  return out;
+}
+
+function parseEnv(input: unknown): EnvVar[] {
+  if (!Array.isArray(input)) throw new Error("must be a list of {name, value}");
+  return input.map((e, i) => {
+    if (
+      e === null ||
+      typeof e !== "object" ||
+      typeof e.name !== "string" ||
+      typeof e.value !== "string"
+    ) {
+      throw new Error(`[${i}] must be {name: string, value: string}`);
+    }
+    return { name: e.name, value: e.value };
+  });
 }
 
 /** `--help` for `serve`: every option with its default and consequence. */
@@ -433,7 +557,7 @@ function convert(spec: OptionSpec, text: string | undefined): unknown {
         return kind.parse(JSON.parse(text));
       } catch (error) {
         if (error instanceof RuleError) throw new ConfigError(`--config: ${error.message}`);
-        throw new ConfigError(`--config ${spec.key}: ${(error as Error).message}`);
+        throw new ConfigError(`--config ${spec.key}: ${(error as Error).message.split("\n")[0]}`);
       }
   }
 }

@@ -1,5 +1,6 @@
 import type { Decide } from "./admission/routes.js";
 import type { Config } from "./config.js";
+import { decideInjection, type InjectionPolicy } from "./inject/decision.js";
 import type { ClusterView } from "./kube/view.js";
 import { decideValidation, type PolicySettings } from "./policy/engine.js";
 import { BUILTIN_RULES } from "./policy/rules.js";
@@ -14,9 +15,14 @@ export function buildDecisions(
   clock: () => Date = () => new Date(),
 ): { validate: Decide; mutate: Decide } {
   const policy = policySettings(config);
+  const injection: InjectionPolicy = {
+    settings: config.injection,
+    onFailure: config.injectionOnFailure,
+    expiringWithinDays: config.expiringWithinDays,
+  };
   return {
     validate: (request) => decideValidation(request, policy, view, clock()),
-    mutate: async () => ({ kind: "allow", warnings: [] }),
+    mutate: (request) => decideInjection(request, injection, view, clock()),
   };
 }
 

@@ -1,0 +1,121 @@
+import { createHash } from "node:crypto";
+import type { AdmissionRequest, Decision } from "../admission/types.js";
+import type { ClusterView } from "../kube/view.js";
+import { analyseBundle } from "../pki/bundle.js";
+import { configMapNameFor, planPodPatch, podOptIn } from "./pod.js";
+import type { InjectionSettings } from "./settings.js";
+
+/** How injection behaves when it cannot be done completely. */
+export interface InjectionPolicy {
+  readonly settings: InjectionSettings;
+  /**
+   * A missing or invalid CA ConfigMap, or a Pod that conflicts with our names: deny (default;
+   * the Pod would otherwise hang in ContainerCreating or run without its CA) or allow the Pod
+   * unchanged with a warning.
+   */
+  readonly onFailure: "deny" | "skip-and-warn";
+  readonly expiringWithinDays: number;
+}
+
+/** Pods created by the kubelet from static manifests; the apiserver stores them as-is. */
+const MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror";
+
+/**
+ * Decides a Pod CREATE: checks opt-in against the namespace labels (the webhook's selectors
+ * are not trusted alone, so a broad registration cannot inject everywhere), reads the CA
+ * ConfigMap through the view, validates its PEM with the same analysis as validation, and
+ * returns the add-only patch of `planPodPatch`, or a denial that names what is missing.
+ * shared/DESIGN.md "Injection".
+ */
+export async function decideInjection(
+  request: AdmissionRequest,
+  policy: InjectionPolicy,
+  view: ClusterView,
+  now: Date,
+): Promise<Decision> {
+  const pod = request.object;
+  if (
+    request.operation !== "CREATE" ||
+    request.kind.group !== "" ||
+    request.kind.kind !== "Pod" ||
+    request.subResource ||
+    !pod
+  ) {
+    return allow();
+  }
+  const annotations = pod.metadata?.annotations ?? {};
+  if (annotations[MIRROR_POD_ANNOTATION] !== undefined) return allow();
+  const namespace = request.namespace ?? pod.metadata?.namespace ?? "";
+  const namespaceLabels = view.namespaceLabels(namespace);
+  const optIn = podOptIn(pod.metadata?.labels, namespaceLabels);
+  if (optIn !== "inject") {
+    return allow(
+      namespaceLabels === undefined && optIn === "not-opted-in"
+        ? [`namespace "${namespace}" is not in the webhook's cache yet; CA not injected`]
+        : [],
+    );
+  }
+
+  const choice = configMapNameFor(pod, policy.settings);
+  if (!choice.ok) return fail(policy, 422, "Invalid", choice.message);
+  const key = policy.settings.customCa.configMapKey;
+  const where = `ConfigMap ${namespace}/${choice.name}`;
+  const lookup = await view.getConfigMap(namespace, choice.name);
+  if (!lookup.found) {
+    if (lookup.unavailable !== undefined) {
+      return fail(
+        policy,
+        500,
+        "InternalError",
+        `could not read the CA ${where}: ${lookup.unavailable}`,
+      );
+    }
+    return fail(
+      policy,
+      422,
+      "Invalid",
+      `the CA ${where} does not exist; create it with key "${key}" (the Pod would not start without it)`,
+    );
+  }
+  const text = lookup.object.data?.[key];
+  const binary = lookup.object.binaryData?.[key];
+  if (text === undefined && binary === undefined) {
+    return fail(policy, 422, "Invalid", `the CA ${where} has no key "${key}"`);
+  }
+  const bytes =
+    text !== undefined ? Buffer.from(text, "utf8") : Buffer.from(binary as string, "base64");
+  const analysis = analyseBundle(bytes, { now, expiringWithinDays: policy.expiringWithinDays });
+  const findingWarnings = analysis.findings
+    .filter((f) => f.severity === "warning")
+    .map((f) => `${where} key "${key}": ${f.message}`);
+  if (!analysis.ok) {
+    const errors = analysis.findings.filter((f) => f.severity === "error").map((f) => f.message);
+    return fail(
+      policy,
+      422,
+      "Invalid",
+      `the CA ${where} key "${key}" is not a valid CA bundle: ${errors.join("; ")}`,
+    );
+  }
+
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const plan = planPodPatch(pod, policy.settings, { configMapName: choice.name, sha256 });
+  if (plan.conflict !== undefined) return fail(policy, 422, "Invalid", plan.conflict);
+  return {
+    kind: "patch",
+    operations: plan.operations,
+    warnings: [...plan.warnings, ...findingWarnings],
+    summary: `${plan.operations.length} operations, ${choice.name} sha256:${sha256.slice(0, 12)}`,
+  };
+}
+
+function allow(warnings: string[] = []): Decision {
+  return { kind: "allow", warnings };
+}
+
+/** A denial, or in skip-and-warn mode the Pod admitted unchanged with the reason as a warning. */
+function fail(policy: InjectionPolicy, code: number, reason: string, message: string): Decision {
+  const text = `ca-trust-webhook: ${message}`;
+  if (policy.onFailure === "skip-and-warn") return allow([`CA not injected: ${message}`]);
+  return { kind: "deny", code, reason, message: text, warnings: [] };
+}
