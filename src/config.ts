@@ -416,7 +416,9 @@ export function serveHelp(): string {
       : `--${option.flag} ${metavar(option.kind)}`;
     const dflt = option.default === undefined ? "" : ` [default: ${option.default}]`;
     lines.push(`  ${name.padEnd(34)} ${option.help}${dflt}`);
-    lines.push(`  ${"".padEnd(34)} env ${envName(option.key)}, file key ${option.key}`);
+    lines.push(
+      `  ${"".padEnd(34)} ${option.fileOnly ? "" : `env ${envName(option.key)}, `}file key ${option.key}`,
+    );
   }
   lines.push(`  ${"-h, --help".padEnd(34)} this text`);
   return lines.join("\n");
@@ -436,6 +438,8 @@ function metavar(kind: Kind): string {
       return "true|false";
     case "integer":
       return "N";
+    case "dns1123":
+      return "NAME";
     case "list":
       return "A,B,...";
     case "structured":
