@@ -137,6 +137,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "after SIGTERM, in-flight reviews get this long to finish before the process exits",
   },
   {
+    key: "deadlineMargin",
+    flag: "deadline-margin",
+    kind: DURATION,
+    default: "1s",
+    help: "answer this long before the apiserver's ?timeout= deadline, even if a lookup is pending",
+  },
+  {
+    key: "testLookupDelay",
+    flag: "test-lookup-delay",
+    kind: DURATION,
+    default: "0s",
+    help: "testing only: delay every Kubernetes lookup by this much (fault injection)",
+  },
+  {
     key: "systemNamespace",
     flag: "system-namespace",
     kind: { type: "dns1123", subdomain: false },
@@ -267,6 +281,8 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly deadlineMarginMs: number;
+  readonly testLookupDelayMs: number;
   readonly systemNamespace: string;
   readonly flagConfigMap: string;
   readonly missingSecret: "warn" | "deny";
@@ -320,6 +336,8 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     keepAliveTimeoutMs: value("keepAliveTimeout"),
     shutdownDelayMs: value("shutdownDelay"),
     shutdownTimeoutMs: value("shutdownTimeout"),
+    deadlineMarginMs: value("deadlineMargin"),
+    testLookupDelayMs: value("testLookupDelay"),
     systemNamespace: value("systemNamespace"),
     flagConfigMap: value("flagConfigMap"),
     missingSecret: value("missingSecret"),

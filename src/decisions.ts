@@ -1,7 +1,7 @@
 import type { Decide } from "./admission/routes.js";
 import type { Config } from "./config.js";
 import { decideInjection, type InjectionPolicy } from "./inject/decision.js";
-import type { ClusterView } from "./kube/view.js";
+import type { ClusterView, Lookup } from "./kube/view.js";
 import { decideValidation, type PolicySettings } from "./policy/engine.js";
 import { BUILTIN_RULES } from "./policy/rules.js";
 
@@ -20,9 +20,69 @@ export function buildDecisions(
     onFailure: config.injectionOnFailure,
     expiringWithinDays: config.expiringWithinDays,
   };
+  const margin = config.deadlineMarginMs;
   return {
-    validate: (request) => decideValidation(request, policy, view, clock()),
-    mutate: (request) => decideInjection(request, injection, view, clock()),
+    validate: (request, context) =>
+      decideValidation(request, policy, withDeadline(view, context.deadline, margin), clock()),
+    mutate: (request, context) =>
+      decideInjection(request, injection, withDeadline(view, context.deadline, margin), clock()),
+  };
+}
+
+/**
+ * The view as seen by one request that must be answered by `deadline` (epoch ms, from the
+ * apiserver's `?timeout=`): a lookup still pending `marginMs` before it resolves as
+ * "unavailable, timed out", so the decision is made (per `unverifiable` / `onFailure`) and
+ * sent while the apiserver still listens, instead of the apiserver timing out on its own.
+ */
+export function withDeadline(
+  view: ClusterView,
+  deadline: number | undefined,
+  marginMs: number,
+): ClusterView {
+  if (deadline === undefined) return view;
+  const race = <T>(lookup: Promise<Lookup<T>>): Promise<Lookup<T>> => {
+    const budget = deadline - marginMs - Date.now();
+    const late: Lookup<T> = {
+      found: false,
+      timedOut: true,
+      unavailable: `no answer from the Kubernetes API ${marginMs}ms before the apiserver's deadline`,
+    };
+    if (budget <= 0) return Promise.resolve(late);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(late), budget);
+      lookup.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          resolve({ found: false, unavailable: (error as Error).message });
+        },
+      );
+    });
+  };
+  return {
+    getSecret: (namespace, name) => race(view.getSecret(namespace, name)),
+    getConfigMap: (namespace, name) => race(view.getConfigMap(namespace, name)),
+    namespaceLabels: (name) => view.namespaceLabels(name),
+    featureFlag: (name) => view.featureFlag(name),
+  };
+}
+
+/**
+ * Fault injection for tests (`--test-lookup-delay`): every lookup answers `delayMs` late, as
+ * from a slow or overloaded apiserver.
+ */
+export function delayedView(view: ClusterView, delayMs: number): ClusterView {
+  const later = <T>(value: Promise<T>): Promise<T> =>
+    new Promise((resolve) => setTimeout(() => resolve(value), delayMs));
+  return {
+    getSecret: (namespace, name) => later(view.getSecret(namespace, name)),
+    getConfigMap: (namespace, name) => later(view.getConfigMap(namespace, name)),
+    namespaceLabels: (name) => view.namespaceLabels(name),
+    featureFlag: (name) => view.featureFlag(name),
   };
 }
 

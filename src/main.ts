@@ -4,7 +4,7 @@ import type { Server as HttpsServer } from "node:https";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import { type Config, ConfigError, loadServeConfig, serveHelp } from "./config.js";
-import { buildDecisions, unavailableView } from "./decisions.js";
+import { buildDecisions, delayedView, unavailableView } from "./decisions.js";
 import { KubeClusterView, loadKubeConfig } from "./kube/cluster.js";
 import type { ClusterView } from "./kube/view.js";
 import { createLogger } from "./observability/logger.js";
@@ -121,6 +121,10 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     readiness.add("cluster", () => c.health());
     // Not awaited: the webhook serves (not ready) while the caches sync or the API is away.
     void cluster.start();
+  }
+  if (config.testLookupDelayMs > 0) {
+    logger.warn({ delayMs: config.testLookupDelayMs }, "fault injection: every lookup is delayed");
+    view = delayedView(view, config.testLookupDelayMs);
   }
   const decisions = buildDecisions(config, view);
 

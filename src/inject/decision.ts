@@ -67,7 +67,7 @@ export async function decideInjection(
         policy,
         500,
         "InternalError",
-        `could not read the CA ${where}: ${lookup.unavailable}`,
+        `could not read the CA ${where}${lookup.timedOut ? " in time" : ""}: ${lookup.unavailable}`,
       );
     }
     return fail(

@@ -24,10 +24,13 @@ export interface ConfigMapObject {
   resourceVersion?: string;
 }
 
-/** The outcome of a lookup. `unavailable` means the API could not answer (never "not found"). */
+/**
+ * The outcome of a lookup. `unavailable` means the API could not answer (never "not found");
+ * `timedOut` that it did not answer before the apiserver's deadline.
+ */
 export type Lookup<T> =
   | { readonly found: true; readonly object: T }
-  | { readonly found: false; readonly unavailable?: string };
+  | { readonly found: false; readonly unavailable?: string; readonly timedOut?: boolean };
 
 export interface ClusterView {
   /** A Secret by namespace and name: cached briefly, fetched on demand, coalesced. */

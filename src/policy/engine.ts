@@ -230,7 +230,7 @@ async function checkReference(
   const lookup = await ctx.view.getSecret(secretNamespace, name);
   if (!lookup.found) {
     if (lookup.unavailable !== undefined) {
-      const text = `could not verify the CA Secret ${secretNamespace}/${name}: ${lookup.unavailable}`;
+      const text = `could not verify the CA Secret ${secretNamespace}/${name}${lookup.timedOut ? " in time" : ""}: ${lookup.unavailable}`;
       if (ctx.settings.unverifiable === "deny")
         errors.push(fieldError("InternalError", namePath, undefined, text));
       else warnings.push(`${namePath}: ${text}`);
