@@ -88,6 +88,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "how often the certificate files are checked for a change",
   },
   {
+    key: "clientCaFile",
+    flag: "client-ca-file",
+    kind: { type: "path" },
+    default: undefined,
+    help: "mutual TLS: only clients (the apiserver) with a certificate from this CA may connect",
+  },
+  {
+    key: "clientCn",
+    flag: "client-cn",
+    kind: { type: "list" },
+    default: "",
+    help: "with --client-ca-file: accepted client certificate CNs (empty: any the CA signed)",
+  },
+  {
     key: "healthListen",
     flag: "health-listen",
     kind: { type: "hostport" },
@@ -274,6 +288,8 @@ export interface Config {
   readonly tlsKeyFile: string | undefined;
   readonly tlsMinVersion: "1.2" | "1.3";
   readonly tlsReloadIntervalMs: number;
+  readonly clientCaFile: string | undefined;
+  readonly clientCn: readonly string[];
   readonly healthListen: HostPort;
   readonly kubeconfig: string | undefined;
   readonly logLevel: string;
@@ -329,6 +345,8 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     tlsKeyFile: value("tlsKeyFile"),
     tlsMinVersion: value("tlsMinVersion"),
     tlsReloadIntervalMs: value("tlsReloadInterval"),
+    clientCaFile: value("clientCaFile"),
+    clientCn: value("clientCn"),
     healthListen: value("healthListen"),
     kubeconfig: value("kubeconfig"),
     logLevel: value("logLevel"),
@@ -355,6 +373,11 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) {
     throw new ConfigError(
       "--tls-cert-file and --tls-key-file: both are required (the webhook serves HTTPS only)",
+    );
+  }
+  if (config.clientCn.length > 0 && config.clientCaFile === undefined) {
+    throw new ConfigError(
+      "--client-cn: needs --client-ca-file (client certificates are only asked for then)",
     );
   }
   if (config.tlsReloadIntervalMs < 50) {

@@ -18,6 +18,12 @@ export const errors = {
   BAD_REVIEW_FIELD: createError<[string, string]>("CTW_ERR_BAD_REVIEW", "%s: %s", 400),
   /** JSON nested deeper than any Kubernetes object; refused before it can exhaust the stack. */
   TOO_DEEP: createError<[number]>("CTW_ERR_JSON_TOO_DEEP", "JSON nesting exceeds %d levels", 400),
+  /** Mutual TLS: the client certificate's CN is not one of --client-cn. */
+  CLIENT_NOT_ALLOWED: createError<[string]>(
+    "CTW_ERR_CLIENT_NOT_ALLOWED",
+    "client certificate CN %s is not allowed",
+    403,
+  ),
   /** The route exists but not for this method. */
   NOT_FOUND: createError<[string, string]>("CTW_ERR_NOT_FOUND", "no route %s %s", 404),
 } as const;

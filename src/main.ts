@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
@@ -70,13 +70,16 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
       keyFile: config.tlsKeyFile as string,
       intervalMs: config.tlsReloadIntervalMs,
       minVersion: config.tlsMinVersion === "1.3" ? "TLSv1.3" : "TLSv1.2",
+      ...(config.clientCaFile === undefined
+        ? {}
+        : { clientCa: readFileSync(config.clientCaFile, "utf8") }),
       logger,
       metrics,
     });
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     process.stderr.write(
-      `ca-trust-webhook: --tls-cert-file/--tls-key-file: cannot use ${config.tlsCertFile} and ${config.tlsKeyFile}: ${reason}\n`,
+      `ca-trust-webhook: --tls-cert-file/--tls-key-file/--client-ca-file: cannot use ${config.tlsCertFile}, ${config.tlsKeyFile}${config.clientCaFile ? `, ${config.clientCaFile}` : ""}: ${reason}\n`,
     );
     return 2;
   }
@@ -131,6 +134,9 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
   const app = buildServer(
     {
       https: certificates.secureContextOptions(),
+      ...(config.clientCaFile === undefined
+        ? {}
+        : { clientAuth: { commonNames: config.clientCn } }),
       requestTimeoutMs: config.requestTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     },

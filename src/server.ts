@@ -1,4 +1,4 @@
-import type { SecureContextOptions } from "node:tls";
+import type { SecureContextOptions, TLSSocket } from "node:tls";
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./admission/review.js";
 import { admissionRoutes, type Decide } from "./admission/routes.js";
@@ -20,6 +20,12 @@ const CHECK_INTERVAL_MS = 1_000;
 export interface ServerOptions {
   /** TLS options; absent only in tests that use `inject()` (the CLI always serves HTTPS). */
   https?: SecureContextOptions;
+  /**
+   * Mutual TLS: require a client certificate signed by `https.ca` (the handshake fails
+   * without one) and, if non-empty, one of these subject CNs (else 403).
+   * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#authenticate-apiservers
+   */
+  clientAuth?: { commonNames: readonly string[] };
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
 }
@@ -43,7 +49,13 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     // Node checks request and header timeouts only every connectionsCheckingInterval (30 s by
     // default), which would let a slow client hold a socket 3x longer than requestTimeout.
     ...(options.https
-      ? { https: { ...options.https, connectionsCheckingInterval: CHECK_INTERVAL_MS } }
+      ? {
+          https: {
+            ...options.https,
+            ...(options.clientAuth ? { requestCert: true, rejectUnauthorized: true } : {}),
+            connectionsCheckingInterval: CHECK_INTERVAL_MS,
+          },
+        }
       : { http: { connectionsCheckingInterval: CHECK_INTERVAL_MS } }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: options.requestTimeoutMs,
@@ -74,6 +86,21 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     }
     parseJson(req, body as string, done);
   });
+
+  const commonNames = options.clientAuth?.commonNames ?? [];
+  if (commonNames.length > 0) {
+    fastify.addHook("onRequest", async (req, reply) => {
+      const socket = req.raw.socket as TLSSocket;
+      const cn = socket.getPeerCertificate?.()?.subject?.CN;
+      if (typeof cn !== "string" || !commonNames.includes(cn)) {
+        const error = new errors.CLIENT_NOT_ALLOWED(String(cn ?? "none"));
+        deps.metrics.rejectedInputs.inc({ reason: error.code });
+        return reply
+          .code(403)
+          .send({ statusCode: 403, code: error.code, error: "Forbidden", message: error.message });
+      }
+    });
+  }
 
   let closing = false;
   fastify.addHook("onClose", async () => {

@@ -283,13 +283,14 @@ export class KubeClusterView implements ClusterView {
     if (pending !== undefined) return pending;
     const request = this.get(kind, namespace, name).then((lookup) => {
       this.inflight.delete(key);
-      // Answers the API could not give are not cached: the next request tries again.
+      // Answers the API could not give are not cached: the next request tries again. "Not
+      // found" is kept 1 s at most: an object applied just before its Secret must see the
+      // Secret as soon as it exists.
       if (lookup.found || lookup.unavailable === undefined) {
-        this.lookups.set(
-          key,
-          { expires: Date.now() + this.options.lookupTtlMs, lookup },
-          estimate(lookup),
-        );
+        const ttl = lookup.found
+          ? this.options.lookupTtlMs
+          : Math.min(this.options.lookupTtlMs, 1_000);
+        this.lookups.set(key, { expires: Date.now() + ttl, lookup }, estimate(lookup));
       }
       return lookup;
     });

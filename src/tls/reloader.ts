@@ -54,6 +54,8 @@ export interface ReloaderOptions {
   keyFile: string;
   intervalMs: number;
   minVersion: "TLSv1.2" | "TLSv1.3";
+  /** PEM CA that client certificates must chain to (mutual TLS); kept across reloads. */
+  clientCa?: string;
   logger: Logger;
   metrics: Metrics;
   now?: () => Date;
@@ -83,7 +85,12 @@ export class CertificateReloader {
 
   /** TLS options for the HTTPS server (the current pair and the minimum version). */
   secureContextOptions(): SecureContextOptions {
-    return { cert: this.current.cert, key: this.current.key, minVersion: this.options.minVersion };
+    return {
+      cert: this.current.cert,
+      key: this.current.key,
+      minVersion: this.options.minVersion,
+      ...(this.options.clientCa === undefined ? {} : { ca: this.options.clientCa }),
+    };
   }
 
   certificate(): ServingCertificate {
