@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import {
@@ -9,6 +10,7 @@ import {
   validateInjectionSettings,
 } from "./inject/settings.js";
 import { parseRules, type Rule, RuleError } from "./policy/rules.js";
+import { checkRotationTiming } from "./tls/rotation.js";
 
 /**
  * Configuration: flags, then environment (`CA_TRUST_WEBHOOK_<NAME>`), then an optional YAML
@@ -33,6 +35,8 @@ type Kind =
   | { type: "enum"; values: readonly string[] }
   | { type: "list" }
   | { type: "dns1123"; subdomain: boolean }
+  /** A certificate lifetime: a duration that may be days or years long (never a timer). */
+  | { type: "lifetime" }
   /** Structured YAML (file only), validated by `parse`. */
   | { type: "structured"; parse: (value: unknown) => unknown };
 
@@ -86,6 +90,90 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: DURATION,
     default: "500ms",
     help: "how often the certificate files are checked for a change",
+  },
+  {
+    key: "certificateMode",
+    flag: "certificate-mode",
+    kind: { type: "enum", values: ["files", "self-managed"] },
+    default: "files",
+    help: "files: serve --tls-cert-file/--tls-key-file (e.g. cert-manager); self-managed: keep a CA and certificate in a Secret and our caBundle",
+  },
+  {
+    key: "namespace",
+    flag: "namespace",
+    kind: { type: "dns1123", subdomain: false },
+    default: undefined,
+    help: "our namespace (self-managed: holds the certificate Secret, names the Service); set it from the downward API",
+  },
+  {
+    key: "serviceName",
+    flag: "service-name",
+    kind: { type: "dns1123", subdomain: false },
+    default: "ca-trust-webhook",
+    help: "Service in front of the webhook: NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local go into the certificate",
+  },
+  {
+    key: "certificateSecret",
+    flag: "certificate-secret",
+    kind: { type: "dns1123", subdomain: true },
+    default: "ca-trust-webhook-certs",
+    help: "self-managed: Secret in --namespace holding the CA and serving certificate, shared by all replicas",
+  },
+  {
+    key: "webhookConfiguration",
+    flag: "webhook-configuration",
+    kind: { type: "dns1123", subdomain: true },
+    default: "ca-trust-webhook",
+    help: "self-managed: name of our Validating- and MutatingWebhookConfiguration; their caBundle is kept ours",
+  },
+  {
+    key: "certificateDnsNames",
+    flag: "certificate-dns-names",
+    kind: { type: "list" },
+    default: "",
+    help: "self-managed: extra DNS names for the serving certificate",
+  },
+  {
+    key: "certificateIpAddresses",
+    flag: "certificate-ip-addresses",
+    kind: { type: "list" },
+    default: "",
+    help: "self-managed: IP addresses for the serving certificate (e.g. 127.0.0.1 for a URL webhook)",
+  },
+  {
+    key: "caLifetime",
+    flag: "ca-lifetime",
+    kind: { type: "lifetime" },
+    default: "365d",
+    help: "self-managed: CA validity; a new CA is introduced at 2/3 of it and overlaps the old one",
+  },
+  {
+    key: "servingCertificateLifetime",
+    flag: "serving-certificate-lifetime",
+    kind: { type: "lifetime" },
+    default: "90d",
+    help: "self-managed: serving certificate validity; renewed at 2/3 of it, caBundle unchanged",
+  },
+  {
+    key: "caPublishDelay",
+    flag: "ca-publish-delay",
+    kind: DURATION,
+    default: "30s",
+    help: "self-managed: after the new CA is in every caBundle, wait this long before serving a certificate it signed",
+  },
+  {
+    key: "caRetireDelay",
+    flag: "ca-retire-delay",
+    kind: DURATION,
+    default: "5m",
+    help: "self-managed: after switching to the new CA, keep the old one in the caBundle this long (every replica switches first)",
+  },
+  {
+    key: "certificateSyncInterval",
+    flag: "certificate-sync-interval",
+    kind: DURATION,
+    default: "2s",
+    help: "self-managed: how often the Secret and caBundles are read; an overwritten caBundle is fixed within this",
   },
   {
     key: "clientCaFile",
@@ -288,6 +376,9 @@ export interface Config {
   readonly tlsKeyFile: string | undefined;
   readonly tlsMinVersion: "1.2" | "1.3";
   readonly tlsReloadIntervalMs: number;
+  readonly certificateMode: "files" | "self-managed";
+  /** Set when certificateMode is self-managed. */
+  readonly selfManaged: SelfManagedConfig | undefined;
   readonly clientCaFile: string | undefined;
   readonly clientCn: readonly string[];
   readonly healthListen: HostPort;
@@ -313,6 +404,21 @@ export interface Config {
   readonly rules: readonly Rule[];
   /** The `--config` file it came from, if any (for the start-up log line). */
   readonly configFile: string | undefined;
+}
+
+/** The self-managed certificate mode's settings (see OPTIONS). */
+export interface SelfManagedConfig {
+  readonly namespace: string;
+  readonly serviceName: string;
+  readonly secretName: string;
+  readonly webhookConfigurationName: string;
+  readonly extraDnsNames: readonly string[];
+  readonly extraIpAddresses: readonly string[];
+  readonly caLifetimeMs: number;
+  readonly servingLifetimeMs: number;
+  readonly publishDelayMs: number;
+  readonly retireDelayMs: number;
+  readonly syncIntervalMs: number;
 }
 
 export interface HostPort {
@@ -345,6 +451,8 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     tlsKeyFile: value("tlsKeyFile"),
     tlsMinVersion: value("tlsMinVersion"),
     tlsReloadIntervalMs: value("tlsReloadInterval"),
+    certificateMode: value("certificateMode"),
+    selfManaged: undefined,
     clientCaFile: value("clientCaFile"),
     clientCn: value("clientCn"),
     healthListen: value("healthListen"),
@@ -370,11 +478,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   };
   const problems = validateInjectionSettings(config.injection);
   if (problems.length > 0) throw new ConfigError(`injection: ${problems[0]}`);
-  if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) {
-    throw new ConfigError(
-      "--tls-cert-file and --tls-key-file: both are required (the webhook serves HTTPS only)",
-    );
-  }
+  const selfManaged = selfManagedConfig(config, value);
   if (config.clientCn.length > 0 && config.clientCaFile === undefined) {
     throw new ConfigError(
       "--client-cn: needs --client-ca-file (client certificates are only asked for then)",
@@ -383,7 +487,61 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (config.tlsReloadIntervalMs < 50) {
     throw new ConfigError("--tls-reload-interval: must be at least 50ms");
   }
-  return Object.freeze(config);
+  return Object.freeze({ ...config, selfManaged });
+}
+
+/** Checks the certificate options of either mode; the self-managed settings, if that mode. */
+function selfManagedConfig(
+  config: Config,
+  value: <T>(key: string) => T,
+): SelfManagedConfig | undefined {
+  if (config.certificateMode === "files") {
+    if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) {
+      throw new ConfigError(
+        "--tls-cert-file and --tls-key-file: both are required (the webhook serves HTTPS only)",
+      );
+    }
+    return undefined;
+  }
+  if (config.tlsCertFile !== undefined || config.tlsKeyFile !== undefined) {
+    throw new ConfigError(
+      "--tls-cert-file/--tls-key-file: not used with --certificate-mode self-managed (the certificate lives in the Secret)",
+    );
+  }
+  const namespace = value<string | undefined>("namespace");
+  if (namespace === undefined) {
+    throw new ConfigError(
+      "--namespace: required with --certificate-mode self-managed (set CA_TRUST_WEBHOOK_NAMESPACE from the downward API)",
+    );
+  }
+  const extraIpAddresses = value<string[]>("certificateIpAddresses");
+  const badIp = extraIpAddresses.find((ip) => isIP(ip) === 0);
+  if (badIp !== undefined) {
+    throw new ConfigError(
+      `--certificate-ip-addresses: invalid value ${JSON.stringify(badIp)}: not an IP address`,
+    );
+  }
+  const selfManaged: SelfManagedConfig = {
+    namespace,
+    serviceName: value("serviceName"),
+    secretName: value("certificateSecret"),
+    webhookConfigurationName: value("webhookConfiguration"),
+    extraDnsNames: value("certificateDnsNames"),
+    extraIpAddresses,
+    caLifetimeMs: value("caLifetime"),
+    servingLifetimeMs: value("servingCertificateLifetime"),
+    publishDelayMs: value("caPublishDelay"),
+    retireDelayMs: value("caRetireDelay"),
+    syncIntervalMs: value("certificateSyncInterval"),
+  };
+  const problem = checkRotationTiming(selfManaged);
+  if (problem !== undefined) {
+    throw new ConfigError(`--ca-lifetime/--ca-publish-delay/--ca-retire-delay: ${problem}`);
+  }
+  if (selfManaged.syncIntervalMs < 100) {
+    throw new ConfigError("--certificate-sync-interval: must be at least 100ms");
+  }
+  return selfManaged;
 }
 
 /** The injection settings: DESIGN.md's defaults with the configured values over them. */
@@ -481,6 +639,8 @@ function metavar(kind: Kind): string {
       return "N";
     case "dns1123":
       return "NAME";
+    case "lifetime":
+      return "DURATION";
     case "list":
       return "A,B,...";
     case "structured":
@@ -597,6 +757,8 @@ function convert(spec: OptionSpec, text: string | undefined): unknown {
       return parseList(text);
     case "dns1123":
       return isDns1123(text, kind.subdomain) ? text : bad("not a valid Kubernetes name");
+    case "lifetime":
+      return parseLifetime(text) ?? bad('expected a duration such as "40s", "2160h" or "365d"');
     case "structured":
       try {
         return kind.parse(JSON.parse(text));
@@ -625,6 +787,18 @@ export function parseDuration(text: string): number | undefined {
   if (m === null) return undefined;
   const ms = Number(m[1]) * (UNIT_MS[m[2] as string] ?? 0);
   return Number.isFinite(ms) && ms <= 2_147_483_647 ? Math.round(ms) : undefined;
+}
+
+/**
+ * A certificate lifetime: like parseDuration, plus days ("365d"), from 1 s up to 100 years
+ * (lifetimes are compared with the clock, never passed to setTimeout).
+ */
+export function parseLifetime(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (m === null) return undefined;
+  const unit = m[2] === "d" ? 86_400_000 : (UNIT_MS[m[2] as string] ?? 0);
+  const ms = Math.round(Number(m[1]) * unit);
+  return Number.isFinite(ms) && ms >= 1000 && ms <= 100 * 365 * 86_400_000 ? ms : undefined;
 }
 
 function parseList(text: string): string[] {

@@ -3,15 +3,22 @@ import { readFileSync, realpathSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
+import { runCheck } from "./cli/check.js";
+import { runInject } from "./cli/inject.js";
+import { processIo } from "./cli/io.js";
+import { runScan } from "./cli/scan.js";
 import { type Config, ConfigError, loadServeConfig, serveHelp } from "./config.js";
 import { buildDecisions, delayedView, unavailableView } from "./decisions.js";
 import { KubeClusterView, loadKubeConfig } from "./kube/cluster.js";
 import type { ClusterView } from "./kube/view.js";
+import { manifestsCommand } from "./manifests.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { Readiness } from "./observability/readiness.js";
 import { buildHealthServer, buildServer } from "./server.js";
+import { createSelfManagedCertificates, type SelfManagedCertificates } from "./tls/bootstrap.js";
 import { CertificateReloader } from "./tls/reloader.js";
+import type { CertificateSource } from "./tls/serving.js";
 
 /**
  * The CLI: `ca-trust-webhook [serve] [options]`. The only module with side effects at import
@@ -23,6 +30,10 @@ const USAGE = `Usage: ca-trust-webhook <command> [options]
 
 Commands:
   serve      run the admission webhook (default)
+  manifests  print the webhook configurations and the ValidatingAdmissionPolicy (YAML)
+  check      decide manifests offline as the webhook would (-f PATH...)
+  inject     print manifests as the webhook would inject them, with a PodSecurity verdict
+  scan       find objects and Pods in the cluster that the webhook would not admit today
 
 Run 'ca-trust-webhook <command> --help' for a command's options.`;
 
@@ -41,6 +52,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         return 0;
       }
       return serve(args, env);
+    case "check":
+      return runCheck(args, processIo(env));
+    case "inject":
+      return runInject(args, processIo(env));
+    case "scan":
+      return runScan(args, processIo(env));
+    case "manifests": {
+      const result = manifestsCommand(args, env);
+      process.stdout.write(result.stdout);
+      process.stderr.write(result.stderr);
+      return result.code;
+    }
     default:
       process.stderr.write(`ca-trust-webhook: unknown command "${command}"\n${USAGE}\n`);
       return 2;
@@ -63,32 +86,6 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
   let cacheSizes = (): Record<string, number> => ({});
   const metrics = createMetrics({ cacheSizes: () => cacheSizes() });
 
-  let certificates: CertificateReloader;
-  try {
-    certificates = new CertificateReloader({
-      certFile: config.tlsCertFile as string,
-      keyFile: config.tlsKeyFile as string,
-      intervalMs: config.tlsReloadIntervalMs,
-      minVersion: config.tlsMinVersion === "1.3" ? "TLSv1.3" : "TLSv1.2",
-      ...(config.clientCaFile === undefined
-        ? {}
-        : { clientCa: readFileSync(config.clientCaFile, "utf8") }),
-      logger,
-      metrics,
-    });
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    process.stderr.write(
-      `ca-trust-webhook: --tls-cert-file/--tls-key-file/--client-ca-file: cannot use ${config.tlsCertFile}, ${config.tlsKeyFile}${config.clientCaFile ? `, ${config.clientCaFile}` : ""}: ${reason}\n`,
-    );
-    return 2;
-  }
-
-  let shuttingDown = false;
-  const readiness = new Readiness()
-    .add("certificate", () => certificates.health())
-    .add("shutdown", () => (shuttingDown ? { ok: false, reason: "shutting down" } : { ok: true }));
-
   let kubeConfig: ReturnType<typeof loadKubeConfig>;
   try {
     kubeConfig = loadKubeConfig(config.kubeconfig, env);
@@ -98,6 +95,60 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     );
     return 2;
   }
+  const minVersion = config.tlsMinVersion === "1.3" ? "TLSv1.3" : "TLSv1.2";
+  let clientCa: string | undefined;
+  try {
+    clientCa =
+      config.clientCaFile === undefined ? undefined : readFileSync(config.clientCaFile, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    process.stderr.write(
+      `ca-trust-webhook: --client-ca-file: cannot read ${config.clientCaFile}: ${reason}\n`,
+    );
+    return 2;
+  }
+  let certificates: CertificateSource;
+  let selfManaged: SelfManagedCertificates | undefined;
+  if (config.selfManaged !== undefined) {
+    if (kubeConfig === undefined) {
+      process.stderr.write(
+        "ca-trust-webhook: --certificate-mode self-managed: no Kubernetes API configured (--kubeconfig, KUBECONFIG, in-cluster or ~/.kube/config)\n",
+      );
+      return 2;
+    }
+    selfManaged = await createSelfManagedCertificates(kubeConfig, {
+      ...config.selfManaged,
+      minVersion,
+      ...(clientCa === undefined ? {} : { clientCa }),
+      logger,
+      metrics,
+    });
+    certificates = selfManaged;
+  } else {
+    try {
+      certificates = new CertificateReloader({
+        certFile: config.tlsCertFile as string,
+        keyFile: config.tlsKeyFile as string,
+        intervalMs: config.tlsReloadIntervalMs,
+        minVersion,
+        ...(clientCa === undefined ? {} : { clientCa }),
+        logger,
+        metrics,
+      });
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      process.stderr.write(
+        `ca-trust-webhook: --tls-cert-file/--tls-key-file: cannot use ${config.tlsCertFile} and ${config.tlsKeyFile}: ${reason}\n`,
+      );
+      return 2;
+    }
+  }
+
+  let shuttingDown = false;
+  const readiness = new Readiness()
+    .add("certificate", () => certificates.health())
+    .add("shutdown", () => (shuttingDown ? { ok: false, reason: "shutting down" } : { ok: true }));
+
   let view: ClusterView;
   let cluster: KubeClusterView | undefined;
   if (kubeConfig === undefined) {
@@ -153,11 +204,15 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     return 1;
   }
   certificates.attach(app.server as unknown as HttpsServer);
+  // Self-managed: first sync now (create or adopt the Secret, serve it, write the caBundle),
+  // then every --certificate-sync-interval. Failures are logged and retried; /readyz says why.
+  await selfManaged?.start();
   logger.info(
     {
       listen: address(app),
       healthListen: address(health),
       tlsMinVersion: config.tlsMinVersion,
+      certificateMode: config.certificateMode,
       certificate: certificates.certificate().fingerprint.slice(0, 16),
       notAfter: certificates.certificate().notAfter,
       configFile: config.configFile,

@@ -1,0 +1,646 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { Document, isMap, isScalar, isSeq, type YAMLMap } from "yaml";
+import { type Config, ConfigError, isDns1123, loadServeConfig } from "./config.js";
+import { INJECT_LABEL, INJECT_LABEL_VALUES } from "./inject/settings.js";
+import { analyseBundle } from "./pki/bundle.js";
+import {
+  BUILTIN_RULES,
+  type LabelledSecretRule,
+  type ReferenceRule,
+  type ReferenceSpec,
+  type Rule,
+} from "./policy/rules.js";
+
+/**
+ * The registration derived from the rule table (shared/DESIGN.md "Registration"): the
+ * ValidatingWebhookConfiguration (one `rules` entry per group/version/resource of every
+ * reference rule, and labelled Secrets through a CEL `matchConditions`), the
+ * MutatingWebhookConfiguration for Pods (the two opt-in selectors), and the
+ * ValidatingAdmissionPolicy + binding that enforce the cross-namespace rule inside the
+ * apiserver, so that it holds while our server is down. `ca-trust-webhook manifests` prints
+ * them; the checked-in copies in deploy/ are this output (test/unit/manifests.test.ts), and the
+ * Helm chart renders the same objects (test/e2e/deploy.test.ts).
+ */
+
+/** Name of every object we register (webhook configurations, Service, ServiceAccount). */
+export const WEBHOOK_NAME = "ca-trust-webhook";
+/** The namespace the shipped manifests install into. */
+export const DEFAULT_NAMESPACE = "ca-trust-system";
+/** Name of the ValidatingAdmissionPolicy and its binding. */
+export const POLICY_NAME = "ca-trust-webhook-cross-namespace";
+/** Namespaces never sent to the webhooks: the node heartbeat, the control plane, and us. */
+export const SYSTEM_NAMESPACES: readonly string[] = ["kube-system", "kube-node-lease"];
+
+/** The webhook names (`webhooks[].name`); the apiserver's metrics and errors are labelled by them. */
+export const WEBHOOK_NAMES = {
+  references: "references.ca-trust.dev",
+  labelledSecrets: "secrets.ca-trust.dev",
+  namespaceOptIn: "namespace.inject.ca-trust.dev",
+  podOptIn: "pod.inject.ca-trust.dev",
+} as const;
+
+/** Which objects to render. */
+export type ManifestSelection = "webhooks" | "vap" | "all";
+
+/** Where and how the apiserver calls us; see `DEFAULT_MANIFEST_OPTIONS`. */
+export interface ManifestOptions {
+  /** Our namespace: the Service's, and excluded from every webhook. */
+  readonly namespace: string;
+  /** The Service the apiserver calls (ignored when `url` is set). */
+  readonly service: string;
+  readonly port: number;
+  /** A base URL (`https://host:port[/prefix]`) instead of the Service; paths are appended. */
+  readonly url?: string | undefined;
+  /** PEM of the CA that signs the serving certificate; empty: left for cert-manager's cainjector. */
+  readonly caBundle?: string | undefined;
+  readonly failurePolicy: "Fail" | "Ignore";
+  readonly only: ManifestSelection;
+}
+
+export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = Object.freeze({
+  namespace: DEFAULT_NAMESPACE,
+  service: WEBHOOK_NAME,
+  port: 443,
+  failurePolicy: "Fail",
+  only: "all",
+});
+
+/** What of the configuration the registration depends on. */
+export type ManifestConfig = Pick<Config, "rules" | "allowedSecretNamespaces">;
+
+/** A Kubernetes object as a plain value. */
+export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string };
+
+const ADMISSION_API = "admissionregistration.k8s.io/v1";
+const LABELS = { "app.kubernetes.io/name": WEBHOOK_NAME };
+
+/**
+ * The objects, in apply order: ValidatingWebhookConfiguration, MutatingWebhookConfiguration
+ * (`only: webhooks`), ValidatingAdmissionPolicy and its binding (`only: vap`). The built-in
+ * rules come first, then `config.rules`, as the server applies them (decisions.ts).
+ */
+export function renderManifests(
+  config: ManifestConfig,
+  options: Partial<ManifestOptions> = {},
+): Manifest[] {
+  const o: ManifestOptions = { ...DEFAULT_MANIFEST_OPTIONS, ...options };
+  const rules = [...BUILTIN_RULES, ...config.rules];
+  const out: Manifest[] = [];
+  if (o.only !== "vap") out.push(validatingWebhooks(rules, o), mutatingWebhooks(o));
+  if (o.only !== "webhooks") out.push(...admissionPolicy(rules, config.allowedSecretNamespaces));
+  return out;
+}
+
+// --- webhook configurations -------------------------------------------------------------
+
+/** A webhook `rules` entry / a policy `resourceRules` entry (admissionregistration/v1). */
+export interface RuleWithOperations {
+  apiGroups: string[];
+  apiVersions: string[];
+  operations: string[];
+  resources: string[];
+  scope: string;
+}
+
+/** One `rules` entry per group/version/resource; kinds in name order (stable, as Helm's `range`). */
+export function resourceRules(rules: readonly ReferenceRule[]): RuleWithOperations[] {
+  const seen = new Set<string>();
+  const out: RuleWithOperations[] = [];
+  for (const rule of rules) {
+    for (const group of rule.apiGroups) {
+      for (const version of rule.versions) {
+        for (const kind of Object.keys(rule.kinds).sort()) {
+          const resource = rule.kinds[kind] as string;
+          const key = `${group}/${version}/${resource}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push({
+            apiGroups: [group],
+            apiVersions: [version],
+            operations: ["CREATE", "UPDATE"],
+            resources: [resource],
+            scope: rule.scope,
+          });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function clientConfig(o: ManifestOptions, path: "/validate" | "/mutate"): Record<string, unknown> {
+  const caBundle =
+    o.caBundle === undefined || o.caBundle === ""
+      ? {}
+      : { caBundle: Buffer.from(o.caBundle, "utf8").toString("base64") };
+  if (o.url !== undefined) return { url: `${o.url.replace(/\/+$/, "")}${path}`, ...caBundle };
+  return { service: { name: o.service, namespace: o.namespace, port: o.port, path }, ...caBundle };
+}
+
+/** `kubernetes.io/metadata.name NotIn [kube-system, kube-node-lease, <ours>]`. */
+function excludedNamespaces(o: ManifestOptions): Record<string, unknown> {
+  return {
+    key: "kubernetes.io/metadata.name",
+    operator: "NotIn",
+    values: [...SYSTEM_NAMESPACES, o.namespace],
+  };
+}
+
+/** Fields every webhook shares (DESIGN.md Registration; reliability notes §4 checklist). */
+function common(o: ManifestOptions): Record<string, unknown> {
+  return {
+    failurePolicy: o.failurePolicy,
+    matchPolicy: "Equivalent",
+    sideEffects: "None",
+    timeoutSeconds: 5,
+    admissionReviewVersions: ["v1"],
+  };
+}
+
+function validatingWebhooks(rules: readonly Rule[], o: ManifestOptions): Manifest {
+  const reference = rules.filter((r): r is ReferenceRule => r.type === "reference");
+  const labelled = rules.filter((r): r is LabelledSecretRule => r.type === "labelledSecret");
+  const namespaceSelector = { matchExpressions: [excludedNamespaces(o)] };
+  const webhooks: Record<string, unknown>[] = [];
+  if (reference.length > 0) {
+    webhooks.push({
+      name: WEBHOOK_NAMES.references,
+      clientConfig: clientConfig(o, "/validate"),
+      rules: resourceRules(reference),
+      namespaceSelector,
+      ...common(o),
+    });
+  }
+  if (labelled.length > 0) {
+    webhooks.push({
+      name: WEBHOOK_NAMES.labelledSecrets,
+      clientConfig: clientConfig(o, "/validate"),
+      rules: [
+        {
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          operations: ["CREATE", "UPDATE"],
+          resources: ["secrets"],
+          scope: "Namespaced",
+        },
+      ],
+      // Every Secret write of the cluster would otherwise reach us; RBAC-free filtering by
+      // label happens in the apiserver.
+      matchConditions: [
+        { name: "labelled-ca-secret", expression: labelledSecretCondition(labelled) },
+      ],
+      namespaceSelector,
+      ...common(o),
+    });
+  }
+  return {
+    apiVersion: ADMISSION_API,
+    kind: "ValidatingWebhookConfiguration",
+    metadata: { name: WEBHOOK_NAME, labels: LABELS },
+    webhooks,
+  };
+}
+
+/** CEL: the Secret carries one of the labelled-Secret rules' label=value. */
+export function labelledSecretCondition(rules: readonly LabelledSecretRule[]): string {
+  const labels = "object.metadata.labels";
+  const any = rules
+    .map((r) => `(${cel(r.label)} in ${labels} && ${labels}[${cel(r.label)}] == ${cel(r.value)})`)
+    .join(" || ");
+  return `has(${labels}) && ${rules.length > 1 ? `(${any})` : any}`;
+}
+
+function mutatingWebhooks(o: ManifestOptions): Manifest {
+  const pods = [
+    {
+      apiGroups: [""],
+      apiVersions: ["v1"],
+      operations: ["CREATE"],
+      resources: ["pods"],
+      scope: "Namespaced",
+    },
+  ];
+  const shared = {
+    rules: pods,
+    reinvocationPolicy: "IfNeeded",
+    ...common(o),
+  };
+  // The two namespace selectors are disjoint (label = enabled / label != enabled), so no Pod
+  // is sent twice; a Pod label "false" opts out of the first, only "true" opts into the second.
+  return {
+    apiVersion: ADMISSION_API,
+    kind: "MutatingWebhookConfiguration",
+    metadata: { name: WEBHOOK_NAME, labels: LABELS },
+    webhooks: [
+      {
+        name: WEBHOOK_NAMES.namespaceOptIn,
+        clientConfig: clientConfig(o, "/mutate"),
+        namespaceSelector: {
+          matchLabels: { [INJECT_LABEL]: INJECT_LABEL_VALUES.namespaceEnabled },
+          matchExpressions: [excludedNamespaces(o)],
+        },
+        objectSelector: {
+          matchExpressions: [
+            { key: INJECT_LABEL, operator: "NotIn", values: [INJECT_LABEL_VALUES.podOptOut] },
+          ],
+        },
+        ...shared,
+      },
+      {
+        name: WEBHOOK_NAMES.podOptIn,
+        clientConfig: clientConfig(o, "/mutate"),
+        namespaceSelector: {
+          matchExpressions: [
+            {
+              key: INJECT_LABEL,
+              operator: "NotIn",
+              values: [INJECT_LABEL_VALUES.namespaceEnabled],
+            },
+            excludedNamespaces(o),
+          ],
+        },
+        objectSelector: { matchLabels: { [INJECT_LABEL]: INJECT_LABEL_VALUES.podOptIn } },
+        ...shared,
+      },
+    ],
+  };
+}
+
+// --- ValidatingAdmissionPolicy -----------------------------------------------------------
+
+interface Validation {
+  expression: string;
+  message: string;
+  messageExpression: string;
+  reason: "Forbidden" | "Invalid";
+}
+
+/**
+ * The namespace rules of the engine (policy/engine.ts `checkReference`) as CEL, one validation
+ * per reference spelling: a namespaced kind's reference names no other namespace; a
+ * cluster-scoped kind's names one (from `allowedSecretNamespaces` when that is set). An UPDATE
+ * that leaves the namespace field as it was is allowed (the engine's ratcheting), and objects
+ * being deleted are never matched (a finalizer removal must not be blocked). Feature-gated
+ * rules are left out: their gate is a ConfigMap the policy cannot see, and enforcing them while
+ * the gate is off would deny what the webhook allows.
+ */
+function admissionPolicy(
+  rules: readonly Rule[],
+  allowedSecretNamespaces: readonly string[],
+): Manifest[] {
+  const enforced = rules.filter(
+    (r): r is ReferenceRule =>
+      r.type === "reference" &&
+      r.featureGate === undefined &&
+      r.references.some((s) => s.refs.length > 0 && (r.scope === "Cluster" || s.namespaceField)),
+  );
+  const validations = enforced.flatMap((rule) =>
+    rule.references.flatMap((spec) =>
+      spec.refs.flatMap((ref) => referenceValidations(rule, spec, ref, allowedSecretNamespaces)),
+    ),
+  );
+  if (validations.length === 0) return [];
+  return [
+    {
+      apiVersion: ADMISSION_API,
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: POLICY_NAME, labels: LABELS },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          matchPolicy: "Equivalent",
+          resourceRules: resourceRules(enforced),
+        },
+        matchConditions: [
+          { name: "not-being-deleted", expression: "!has(object.metadata.deletionTimestamp)" },
+        ],
+        validations,
+      },
+    },
+    {
+      apiVersion: ADMISSION_API,
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: POLICY_NAME, labels: LABELS },
+      spec: { policyName: POLICY_NAME, validationActions: ["Deny"] },
+    },
+  ];
+}
+
+function referenceValidations(
+  rule: ReferenceRule,
+  spec: ReferenceSpec,
+  ref: string,
+  allowed: readonly string[],
+): Validation[] {
+  const gate = `${celIn("request.kind.group", rule.apiGroups)} && ${celIn("request.kind.kind", Object.keys(rule.kinds).sort())}`;
+  const refValue = (root: string) => `${root}${optionalPath(ref)}`;
+  const nsField = spec.namespaceField;
+  const ns = (root: string) =>
+    nsField === undefined ? "''" : `${refValue(root)}${optionalPath(nsField)}.orValue('')`;
+  const kind = { expression: "request.kind.kind" };
+  if (rule.scope === "Namespaced") {
+    if (nsField === undefined) return [];
+    const path = `${ref}.${nsField}`;
+    const tail = "; cross-namespace CA references are not allowed";
+    return [
+      {
+        expression: `!(${gate}) || ${ns("object")} in ['', request.namespace] || ${unchanged(refValue)}`,
+        message: `${path}: Forbidden: must be the object's namespace${tail}`,
+        messageExpression: concat(
+          `${path}: Forbidden: must be "`,
+          { expression: "request.namespace" },
+          '" (the ',
+          kind,
+          `'s namespace)${tail}`,
+        ),
+        reason: "Forbidden",
+      },
+    ];
+  }
+  // Cluster-scoped: the platform cannot resolve a Secret without a namespace.
+  const at = `${ref}.${nsField ?? spec.nameField}`;
+  const required = `${at}: Required value: a cluster-scoped `;
+  const requiredTail = " must name the CA Secret's namespace";
+  const out: Validation[] = [
+    {
+      expression: `!(${gate}) || !${refValue("object")}.hasValue() || ${ns("object")} != '' || ${unchanged(refValue)}`,
+      message: `${required}object${requiredTail}`,
+      messageExpression: concat(required, kind, requiredTail),
+      reason: "Invalid",
+    },
+  ];
+  if (allowed.length > 0 && nsField !== undefined) {
+    const forbidden = `${at}: Forbidden: must be one of ${allowed.map((n) => `"${n}"`).join(", ")}`;
+    out.push({
+      // An empty namespace is the Required error above, not this one.
+      expression: `!(${gate}) || ${celIn(ns("object"), ["", ...allowed])} || ${unchanged(refValue)}`,
+      message: forbidden,
+      messageExpression: concat(forbidden),
+      reason: "Forbidden",
+    });
+  }
+  return out;
+}
+
+/**
+ * Ratcheting: an UPDATE that leaves the reference as it was (the whole reference object, as
+ * the engine's `sameReferences` compares it) is not blocked by a problem it did not introduce.
+ */
+function unchanged(reference: (root: string) => string): string {
+  return `(request.operation == 'UPDATE' && ${reference("oldObject")} == ${reference("object")})`;
+}
+
+/** `spec.a.b` → `.?spec.?a.?b` (optional field selection: a missing step is "no value"). */
+function optionalPath(path: string): string {
+  return path
+    .split(".")
+    .map((part) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(part) ? `.?${part}` : `[?${cel(part)}]`))
+    .join("");
+}
+
+/** A CEL string literal. */
+function cel(value: string): string {
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+}
+
+/** CEL: `subject in ['a', 'b']`. */
+function celIn(subject: string, values: readonly string[]): string {
+  return `${subject} in [${values.map(cel).join(", ")}]`;
+}
+
+/** CEL string concatenation of literal text and expressions (a messageExpression). */
+function concat(...parts: (string | { expression: string })[]): string {
+  return parts.map((p) => (typeof p === "string" ? cel(p) : p.expression)).join(" + ");
+}
+
+// --- YAML --------------------------------------------------------------------------------
+
+const FAIL_COMMENT = {
+  validate: [
+    "failurePolicy Fail: a CA reference this server did not check must not be admitted silently:",
+    "with Ignore, an outage lets a broken or cross-namespace CA through and the user learns of it",
+    "only when a controller's condition turns False. Only the rule table's kinds and labelled",
+    "Secrets are sent here, never kube-system, kube-node-lease or our own namespace, so an outage",
+    "cannot lock the cluster or ourselves; 2 replicas and a PodDisruptionBudget keep it rare, and",
+    "the ValidatingAdmissionPolicy keeps the namespace rule even then.",
+  ],
+  mutate: [
+    "failurePolicy Fail: with Ignore, an outage admits opted-in Pods without the CA and they fail",
+    "TLS at run time with no admission error and no event (aws/containers-roadmap#2874). Only",
+    "opted-in Pods are sent, never from kube-system, kube-node-lease or our own namespace, so our",
+    "own Pods and the control plane always start; 2 replicas and a PodDisruptionBudget keep it rare.",
+  ],
+  ignore: [
+    "failurePolicy Ignore (chosen with --failure-policy): while this server is unreachable,",
+    "requests are admitted unchecked (the ValidatingAdmissionPolicy still enforces the namespace",
+    "rule) and opted-in Pods start without the CA.",
+  ],
+};
+
+/**
+ * Multi-document YAML of `renderManifests`, with the reasoning as comments (a header naming the
+ * generator, and why failurePolicy is what it is). Stable: the checked-in copies in deploy/
+ * are compared with it byte for byte.
+ */
+export function renderManifestsYaml(
+  config: ManifestConfig,
+  options: Partial<ManifestOptions> = {},
+): string {
+  const o: ManifestOptions = { ...DEFAULT_MANIFEST_OPTIONS, ...options };
+  return renderManifests(config, o)
+    .map((object) => {
+      const doc = new Document(object, { aliasDuplicateObjects: false });
+      doc.commentBefore = ` Generated by \`ca-trust-webhook manifests\` from the rule table (src/policy/rules.ts).\n Do not edit: regenerate (deploy/README.md).`;
+      const webhooks = doc.get("webhooks", true);
+      if (isSeq(webhooks)) {
+        for (const webhook of webhooks.items) {
+          if (!isMap(webhook)) continue;
+          const lines =
+            o.failurePolicy === "Ignore"
+              ? FAIL_COMMENT.ignore
+              : object.kind === "MutatingWebhookConfiguration"
+                ? FAIL_COMMENT.mutate
+                : FAIL_COMMENT.validate;
+          commentKey(webhook, "failurePolicy", lines);
+        }
+      }
+      if (object.kind === "ValidatingAdmissionPolicy") {
+        const spec = doc.get("spec", true) as YAMLMap;
+        commentKey(spec, "failurePolicy", [
+          "Fail: an expression that cannot be evaluated denies (it is generated and tested, so this",
+          "means a schema this policy was not written for).",
+        ]);
+        commentKey(spec, "matchConditions", [
+          "Objects being deleted are never blocked: a finalizer removal must always go through.",
+        ]);
+        commentKey(spec, "validations", [
+          "The webhook's namespace rules as CEL, enforced by the apiserver even while our server is",
+          "down. An UPDATE that leaves the namespace field as it was is allowed (ratcheting).",
+        ]);
+      }
+      return doc.toString({ lineWidth: 0 });
+    })
+    .join("---\n");
+}
+
+function commentKey(map: YAMLMap, key: string, lines: readonly string[]): void {
+  for (const pair of map.items) {
+    if (isScalar(pair.key) && pair.key.value === key) {
+      pair.key.commentBefore = lines.map((l) => ` ${l}`).join("\n");
+    }
+  }
+}
+
+// --- CLI -----------------------------------------------------------------------------------
+
+/** `ca-trust-webhook manifests --help`. */
+export const MANIFESTS_USAGE = `Usage: ca-trust-webhook manifests [options]
+
+Prints the ValidatingWebhookConfiguration, the MutatingWebhookConfiguration and the
+ValidatingAdmissionPolicy (+ binding) derived from the rule table (built-in rules and the
+rules of --config) as multi-document YAML.
+
+Options:
+  --config FILE            the server's config file (its rules and allowedSecretNamespaces)
+  --namespace NS           our namespace (excluded from the webhooks) [default: ${DEFAULT_NAMESPACE}]
+  --service NAME           the Service the apiserver calls [default: ${WEBHOOK_NAME}]
+  --port N                 its port [default: 443]
+  --url URL                call https://host:port[/prefix] instead of a Service
+  --ca-bundle-file FILE    PEM CA of the serving certificate (omit for cert-manager's cainjector)
+  --failure-policy P       Fail or Ignore [default: Fail]
+  --only WHAT              webhooks, vap or all [default: all]
+  -h, --help               this text`;
+
+/** What the command prints and its exit code (0 ok, 2 usage or I/O error; DESIGN.md). */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `ca-trust-webhook manifests`: parses argv (without the command word) and renders. */
+export function manifestsCommand(argv: readonly string[], env: NodeJS.ProcessEnv): CommandResult {
+  const fail = (message: string): CommandResult => ({
+    code: 2,
+    stdout: "",
+    stderr: `ca-trust-webhook manifests: ${message}\n`,
+  });
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: "string" },
+        namespace: { type: "string" },
+        service: { type: "string" },
+        port: { type: "string" },
+        url: { type: "string" },
+        "ca-bundle-file": { type: "string" },
+        "failure-policy": { type: "string" },
+        only: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    return fail((error as Error).message.replace(/\. To specify.*$/s, ""));
+  }
+  if (values.help === true) return { code: 0, stdout: `${MANIFESTS_USAGE}\n`, stderr: "" };
+  const text = (name: string): string | undefined =>
+    typeof values[name] === "string" ? (values[name] as string) : undefined;
+
+  const options: {
+    -readonly [K in keyof ManifestOptions]: ManifestOptions[K];
+  } = { ...DEFAULT_MANIFEST_OPTIONS };
+  const namespace = text("namespace");
+  if (namespace !== undefined) {
+    if (!isDns1123(namespace, false))
+      return fail(`--namespace: "${namespace}" is not a namespace name`);
+    options.namespace = namespace;
+  }
+  const service = text("service");
+  if (service !== undefined) {
+    if (!isDns1123(service, false)) return fail(`--service: "${service}" is not a Service name`);
+    options.service = service;
+  }
+  const port = text("port");
+  if (port !== undefined) {
+    const n = /^\d{1,5}$/.test(port) ? Number(port) : 0;
+    if (n < 1 || n > 65535) return fail(`--port: "${port}" is not a port from 1 to 65535`);
+    options.port = n;
+  }
+  const url = text("url");
+  if (url !== undefined) {
+    const problem = urlProblem(url);
+    if (problem !== undefined) return fail(`--url: ${problem}`);
+    options.url = url;
+  }
+  const policy = text("failure-policy");
+  if (policy !== undefined) {
+    if (policy !== "Fail" && policy !== "Ignore")
+      return fail("--failure-policy: must be Fail or Ignore");
+    options.failurePolicy = policy;
+  }
+  const only = text("only");
+  if (only !== undefined) {
+    if (only !== "webhooks" && only !== "vap" && only !== "all")
+      return fail("--only: must be webhooks, vap or all");
+    options.only = only;
+  }
+  const caFile = text("ca-bundle-file");
+  if (caFile !== undefined) {
+    let pem: string;
+    try {
+      pem = readFileSync(caFile, "utf8");
+    } catch (error) {
+      return fail(
+        `--ca-bundle-file ${caFile}: ${(error as NodeJS.ErrnoException).code ?? "unreadable"}`,
+      );
+    }
+    const analysis = analyseBundle(pem, { now: new Date(), expiringWithinDays: 0 });
+    const errors = analysis.findings.filter((f) => f.severity === "error");
+    if (analysis.certificates.length === 0 || errors.length > 0) {
+      return fail(
+        `--ca-bundle-file ${caFile}: ${errors[0]?.message ?? "holds no PEM certificate"}`,
+      );
+    }
+    options.caBundle = pem;
+  }
+
+  let config: Config;
+  try {
+    // The rules and allowedSecretNamespaces come exactly as `serve` reads them (flags, env,
+    // file). The TLS files are required by `serve` but not read here: placeholders satisfy it.
+    config = loadServeConfig(
+      [
+        ...(text("config") === undefined ? [] : ["--config", text("config") as string]),
+        "--tls-cert-file",
+        "unused",
+        "--tls-key-file",
+        "unused",
+      ],
+      env,
+    );
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message);
+    throw error;
+  }
+  return { code: 0, stdout: renderManifestsYaml(config, options), stderr: "" };
+}
+
+/** Why the apiserver would refuse a webhook URL (admissionregistration validation), if it would. */
+function urlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `"${text}" is not a URL`;
+  }
+  if (url.protocol !== "https:") return "the apiserver calls webhooks over https only";
+  if (url.username !== "" || url.password !== "") return "must not carry user info";
+  if (url.search !== "" || text.includes("?")) return "must not have a query";
+  if (url.hash !== "" || text.includes("#")) return "must not have a fragment";
+  return undefined;
+}

@@ -1,0 +1,744 @@
+/**
+ * What ships in deploy/ against the real kube-apiserver: the kustomize base and overlays and
+ * the Helm chart render objects the apiserver accepts (server-side apply, dry run); the chart
+ * renders exactly the registration `ca-trust-webhook manifests` prints; the shipped RBAC grants
+ * what the server reads and no Secret list; and the generated ValidatingAdmissionPolicy
+ * enforces the cross-namespace rule with no webhook server running or registered.
+ *
+ * helm is built by scripts/build-controlplane.sh next to kubectl (test/e2e/helm/go.mod).
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { loadServeConfig } from "../../src/config.js";
+import { POLICY_NAME, renderManifests, renderManifestsYaml } from "../../src/manifests.js";
+import { issueCertificate } from "../../src/pki/issue.js";
+import { parseRules } from "../../src/policy/rules.js";
+import { useControlPlane } from "./harness/context.js";
+import { type Manifest, toYaml } from "./harness/manifests.js";
+import { createTestNamespace, uniqueName } from "./harness/namespaces.js";
+import { REPO_ROOT } from "./harness/paths.js";
+import { pollUntil } from "./harness/poll.js";
+import { removeHarnessWebhooks } from "./harness/webhook.js";
+
+const cp = useControlPlane();
+
+const DEPLOY = join(REPO_ROOT, "deploy");
+const CHART = join(DEPLOY, "helm", "ca-trust-webhook");
+const NAMESPACE = "ca-trust-system";
+const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:ca-trust-webhook`;
+
+/** A rendered object. */
+type Rendered = Manifest & { apiVersion: string; kind: string };
+
+/** Objects of a multi-document YAML stream (empty documents dropped). */
+function objects(yaml: string): Rendered[] {
+  return parseAllDocuments(yaml)
+    .map((doc) => doc.toJS() as Rendered | null)
+    .filter((o): o is Rendered => o !== null && typeof o === "object");
+}
+
+function find(list: readonly Manifest[], kind: string): Manifest {
+  const found = list.find((o) => o.kind === kind);
+  if (found === undefined) throw new Error(`no ${kind} in the rendered output`);
+  return found;
+}
+
+/** `kubectl apply --server-side --dry-run=server`: the apiserver validates, admits, stores nothing. */
+async function serverDryRun(yaml: string) {
+  return cp.kubectl(["apply", "--server-side", "--dry-run=server", "-f", "-"], {
+    input: yaml,
+    allowFail: true,
+  });
+}
+
+/** Runs the helm built beside kubectl, with its state in a temp dir. */
+function helm(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bin = join(cp.binDir, "helm");
+  if (!existsSync(bin)) {
+    throw new Error(`${bin} is missing: run scripts/build-controlplane.sh (it builds helm too)`);
+  }
+  const home = mkdtempSync(join(tmpdir(), "ca-trust-e2e-helm-"));
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [...args], {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: home,
+        HELM_CACHE_HOME: join(home, "cache"),
+        HELM_CONFIG_HOME: join(home, "config"),
+        HELM_DATA_HOME: join(home, "data"),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      rmSync(home, { recursive: true, force: true });
+      resolve({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      });
+    });
+  });
+}
+
+async function helmTemplate(values: Record<string, unknown>): Promise<Rendered[]> {
+  const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-values-"));
+  try {
+    const file = join(dir, "values.yaml");
+    writeFileSync(file, toYaml(values));
+    const result = await helm([
+      "template",
+      "ca-trust-webhook",
+      CHART,
+      "--namespace",
+      NAMESPACE,
+      "-f",
+      file,
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    return objects(result.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+beforeAll(async () => {
+  // Namespaced objects are dry-run into their namespaces, which must exist; the Connectors
+  // Role's namespace is a documented prerequisite of the install.
+  // `create`, not a client-side apply: that would leave an annotation the server-side dry runs
+  // below warn about migrating. AlreadyExists (another test file made it) is fine.
+  for (const name of [NAMESPACE, "connectors-system"]) {
+    await cp.kubectl(["create", "namespace", name], { allowFail: true });
+  }
+});
+
+describe("kustomize: deploy/ and its overlays", () => {
+  it("`kubectl kustomize deploy/` renders every object of the install and the apiserver accepts them", async () => {
+    const rendered = await cp.kubectl(["kustomize", DEPLOY]);
+    const kinds = objects(rendered.stdout)
+      .map((o) => o.kind)
+      .sort();
+    expect(kinds).toEqual(
+      [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+      ].sort(),
+    );
+    const applied = await serverDryRun(rendered.stdout);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    expect(applied.stdout.match(/serverside-applied \(server dry run\)/g)).toHaveLength(15);
+  });
+
+  it("the cert-manager overlay adds the CA chain and the cainjector annotation; the rest is accepted", async () => {
+    const rendered = objects(
+      (await cp.kubectl(["kustomize", join(DEPLOY, "overlays", "cert-manager")])).stdout,
+    );
+    const certManager = rendered.filter((o) => o.apiVersion === "cert-manager.io/v1");
+    expect(certManager.map((o) => `${o.kind}/${(o.metadata as { name: string }).name}`)).toEqual([
+      "Certificate/ca-trust-webhook",
+      "Certificate/ca-trust-webhook-ca",
+      "Issuer/ca-trust-webhook-ca",
+      "Issuer/ca-trust-webhook-selfsigned",
+    ]);
+    const serving = certManager[0] as unknown as {
+      spec: { secretName: string; dnsNames: string[] };
+    };
+    expect(serving.spec.secretName).toBe("ca-trust-webhook-tls");
+    expect(serving.spec.dnsNames).toContain("ca-trust-webhook.ca-trust-system.svc");
+    for (const kind of ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]) {
+      const annotations = (find(rendered, kind).metadata as { annotations?: object }).annotations;
+      expect(annotations).toEqual({
+        "cert-manager.io/inject-ca-from": "ca-trust-system/ca-trust-webhook",
+      });
+    }
+    // cert-manager's CRDs are not installed in this control plane: the rest is dry-run.
+    const applied = await serverDryRun(
+      toYaml(...rendered.filter((o) => o.apiVersion !== "cert-manager.io/v1")),
+    );
+    expect(applied.code).toBe(0);
+  });
+
+  it("the self-managed overlay runs --certificate-mode self-managed without a TLS Secret and adds its named grants", async () => {
+    const yaml = (await cp.kubectl(["kustomize", join(DEPLOY, "overlays", "self-managed")])).stdout;
+    const rendered = objects(yaml);
+    const pod = (
+      find(rendered, "Deployment") as {
+        spec: { template: { spec: { containers: { args: string[] }[]; volumes: object[] } } };
+      }
+    ).spec.template.spec;
+    expect(pod.containers[0]?.args).toContain("--certificate-mode=self-managed");
+    expect(pod.containers[0]?.args.some((a) => a.startsWith("--tls-"))).toBe(false);
+    expect(JSON.stringify(pod.volumes)).not.toContain("ca-trust-webhook-tls");
+    const applied = await serverDryRun(yaml);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+});
+
+describe("RBAC: the shipped ClusterRole and Roles, impersonating the ServiceAccount", () => {
+  let rbacYaml: string;
+  beforeAll(async () => {
+    const rendered = objects((await cp.kubectl(["kustomize", DEPLOY])).stdout);
+    rbacYaml = toYaml(
+      ...rendered.filter((o) =>
+        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(
+          o.kind,
+        ),
+      ),
+    );
+    await cp.kubectl(["apply", "-f", "-"], { input: rbacYaml });
+  });
+  afterAll(async () => {
+    await cp.kubectl(["delete", "--ignore-not-found", "-f", "-"], {
+      input: rbacYaml,
+      allowFail: true,
+    });
+  });
+
+  // Each row: what the server (src/kube/cluster.ts) does, or must never be able to do.
+  it.each([
+    {
+      what: "lists Secrets cluster-wide",
+      args: ["get", "secrets", "--all-namespaces"],
+      allowed: false,
+    },
+    {
+      what: "lists Secrets in the Connectors system namespace (labelled global CAs)",
+      args: ["get", "secrets", "-n", "connectors-system", "-l", "connectors.cpaas.io/ca-cert=true"],
+      allowed: true,
+    },
+    {
+      what: "reads one referenced Secret by name",
+      args: ["get", "secret", "no-such-secret", "-n", "default"],
+      allowed: true,
+    },
+    {
+      what: "lists the CA ConfigMaps by name in every namespace (field selector)",
+      args: [
+        "get",
+        "configmaps",
+        "--all-namespaces",
+        "--field-selector",
+        "metadata.name=ca-trust-bundle",
+      ],
+      allowed: true,
+    },
+    {
+      what: "lists every ConfigMap",
+      args: ["get", "configmaps", "--all-namespaces"],
+      allowed: false,
+    },
+    {
+      what: "lists Namespaces (opt-in labels)",
+      args: ["get", "namespaces"],
+      allowed: true,
+    },
+    {
+      what: "writes a webhook configuration (base install, not self-managed)",
+      args: ["delete", "validatingwebhookconfiguration", "ca-trust-webhook", "--dry-run=server"],
+      allowed: false,
+    },
+  ])("the ServiceAccount $what: allowed=$allowed", async ({ args, allowed }) => {
+    const result = await cp.kubectl([...args, `--as=${SERVICE_ACCOUNT}`], { allowFail: true });
+    const forbidden = /\(Forbidden\)|forbidden/.test(result.stderr);
+    expect(forbidden).toBe(!allowed);
+    if (allowed) expect(result.stderr).not.toMatch(/forbidden/i);
+  });
+});
+
+/** A plane with a CA Secret reference (`spelling`) whose namespace is `refNamespace`. */
+function plane(
+  group: string,
+  kind: string,
+  name: string,
+  namespace: string | undefined,
+  spelling: "secretKeyRef" | "secretRef",
+  refNamespace: string | undefined,
+  extra: Record<string, unknown> = {},
+): Manifest {
+  return {
+    apiVersion: `${group}/v1alpha1`,
+    kind,
+    metadata: { name, ...(namespace === undefined ? {} : { namespace }), ...extra },
+    spec: {
+      planeID: name,
+      clusterAgent: {
+        clientCA: {
+          [spelling]: {
+            name: "cluster-agent-ca",
+            key: "ca.crt",
+            ...(refNamespace === undefined ? {} : { namespace: refNamespace }),
+          },
+        },
+      },
+    },
+  };
+}
+
+function collectionPath(group: string, resource: string, namespace: string | undefined): string {
+  return `/apis/${group}/v1alpha1/${namespace === undefined ? "" : `namespaces/${namespace}/`}${resource}`;
+}
+
+describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook server", () => {
+  let ns: string;
+  let other: string;
+  let legacy: string;
+  const policyYaml = renderManifestsYaml(
+    { rules: [], allowedSecretNamespaces: [] },
+    { only: "vap" },
+  );
+
+  beforeAll(async () => {
+    ns = await createTestNamespace(cp, { prefix: "vap" });
+    other = await createTestNamespace(cp, { prefix: "vap-other" });
+    // No webhook of ours (or the harness's) is registered: only the policy can deny.
+    await removeHarnessWebhooks(cp);
+    const registered = await cp.kubectl([
+      "get",
+      "validatingwebhookconfigurations,mutatingwebhookconfigurations",
+      "-o",
+      "json",
+    ]);
+    expect(registered.stdout).not.toMatch(/dataplanes|ca-trust\.dev/);
+    // Stored before the policy existed: a cross-namespace reference with a finalizer.
+    legacy = uniqueName("legacy");
+    await cp.kubectl(["apply", "-f", "-"], {
+      input: toYaml(
+        plane("openchoreo.dev", "DataPlane", legacy, ns, "secretKeyRef", other, {
+          finalizers: ["e2e.ca-trust.dev/hold"],
+        }),
+      ),
+    });
+    await cp.kubectl(["apply", "-f", "-"], { input: policyYaml });
+    // The apiserver compiles and binds the policy asynchronously: wait until it denies.
+    const probe = plane("openchoreo.dev", "DataPlane", "probe", ns, "secretKeyRef", other);
+    await pollUntil(
+      async () => {
+        const r = await cp.request(
+          "POST",
+          `${collectionPath("openchoreo.dev", "dataplanes", ns)}?dryRun=All`,
+          probe,
+        );
+        return r.status === 403 ? true : undefined;
+      },
+      { what: "the ValidatingAdmissionPolicy to take effect", timeoutMs: 30_000 },
+    );
+  });
+
+  afterAll(async () => {
+    await cp.kubectl(["delete", "--ignore-not-found", "-f", "-"], {
+      input: policyYaml,
+      allowFail: true,
+    });
+    await cp.kubectl(
+      [
+        "patch",
+        "dataplane.openchoreo.dev",
+        legacy,
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+      ],
+      { allowFail: true },
+    );
+  });
+
+  it("the generated policy and binding are stored as generated", async () => {
+    const stored = await cp.kubectl([
+      "get",
+      "validatingadmissionpolicy,validatingadmissionpolicybinding",
+      POLICY_NAME,
+      "-o",
+      "name",
+    ]);
+    expect(stored.stdout.trim().split("\n")).toEqual([
+      `validatingadmissionpolicy.admissionregistration.k8s.io/${POLICY_NAME}`,
+      `validatingadmissionpolicybinding.admissionregistration.k8s.io/${POLICY_NAME}`,
+    ]);
+  });
+
+  type Row = {
+    name: string;
+    group: string;
+    kind: string;
+    resource: string;
+    namespaced: boolean;
+    spelling: "secretKeyRef" | "secretRef";
+    /** "same", "other", "" or undefined (field absent). */
+    refNamespace: "same" | "other" | "" | undefined;
+    status: number;
+    reason?: string;
+    field?: string;
+  };
+  it.each<Row>([
+    {
+      name: "a DataPlane naming another namespace is denied",
+      group: "openchoreo.dev",
+      kind: "DataPlane",
+      resource: "dataplanes",
+      namespaced: true,
+      spelling: "secretKeyRef",
+      refNamespace: "other",
+      status: 403,
+      reason: "Forbidden",
+      field: "spec.clusterAgent.clientCA.secretKeyRef.namespace",
+    },
+    {
+      name: "a DataPlane naming its own namespace is allowed",
+      group: "openchoreo.dev",
+      kind: "DataPlane",
+      resource: "dataplanes",
+      namespaced: true,
+      spelling: "secretKeyRef",
+      refNamespace: "same",
+      status: 201,
+    },
+    {
+      name: "a DataPlane naming no namespace is allowed",
+      group: "openchoreo.dev",
+      kind: "DataPlane",
+      resource: "dataplanes",
+      namespaced: true,
+      spelling: "secretKeyRef",
+      refNamespace: undefined,
+      status: 201,
+    },
+    {
+      name: "an empty namespace means the same namespace",
+      group: "openchoreo.dev",
+      kind: "WorkflowPlane",
+      resource: "workflowplanes",
+      namespaced: true,
+      spelling: "secretKeyRef",
+      refNamespace: "",
+      status: 201,
+    },
+    {
+      name: "the pre-v1.0 spelling secretRef in the older group naming another namespace is denied",
+      group: "core.openchoreo.dev",
+      kind: "BuildPlane",
+      resource: "buildplanes",
+      namespaced: true,
+      spelling: "secretRef",
+      refNamespace: "other",
+      status: 403,
+      reason: "Forbidden",
+      field: "spec.clusterAgent.clientCA.secretRef.namespace",
+    },
+    {
+      name: "a ClusterDataPlane naming no namespace is denied",
+      group: "openchoreo.dev",
+      kind: "ClusterDataPlane",
+      resource: "clusterdataplanes",
+      namespaced: false,
+      spelling: "secretKeyRef",
+      refNamespace: undefined,
+      status: 422,
+      reason: "Invalid",
+      field: "spec.clusterAgent.clientCA.secretKeyRef.namespace",
+    },
+    {
+      name: "a ClusterWorkflowPlane (older group, secretRef) naming no namespace is denied",
+      group: "core.openchoreo.dev",
+      kind: "ClusterWorkflowPlane",
+      resource: "clusterworkflowplanes",
+      namespaced: false,
+      spelling: "secretRef",
+      refNamespace: "",
+      status: 422,
+      reason: "Invalid",
+      field: "spec.clusterAgent.clientCA.secretRef.namespace",
+    },
+    {
+      name: "a ClusterDataPlane naming a namespace is allowed",
+      group: "openchoreo.dev",
+      kind: "ClusterDataPlane",
+      resource: "clusterdataplanes",
+      namespaced: false,
+      spelling: "secretKeyRef",
+      refNamespace: "other",
+      status: 201,
+    },
+  ])("$name", async (row) => {
+    const name = uniqueName(row.kind.toLowerCase());
+    const refNamespace =
+      row.refNamespace === "same" ? ns : row.refNamespace === "other" ? other : row.refNamespace;
+    const namespace = row.namespaced ? ns : undefined;
+    const body = plane(row.group, row.kind, name, namespace, row.spelling, refNamespace);
+    const response = await cp.request(
+      "POST",
+      collectionPath(row.group, row.resource, namespace),
+      body,
+    );
+    expect(response.status, response.body).toBe(row.status);
+    if (row.status >= 400) {
+      const status = response.json as { reason: string; message: string };
+      expect(status.reason).toBe(row.reason);
+      // The policy's own name and the webhook's field path, as the user reads them.
+      expect(status.message).toContain(POLICY_NAME);
+      expect(status.message).toContain(`${row.field}: `);
+    } else if (!row.namespaced) {
+      await cp.kubectl(["delete", `${row.resource}.${row.group}`, name, "--wait=false"]);
+    }
+  });
+
+  it("an UPDATE that leaves a stored cross-namespace reference unchanged is allowed (ratcheting)", async () => {
+    const r = await cp.kubectl([
+      "label",
+      "dataplane.openchoreo.dev",
+      legacy,
+      "-n",
+      ns,
+      "e2e.ca-trust.dev/touched=true",
+    ]);
+    expect(r.code).toBe(0);
+  });
+
+  it("an UPDATE that changes the reference to yet another namespace is denied", async () => {
+    const r = await cp.kubectl(
+      [
+        "patch",
+        "dataplane.openchoreo.dev",
+        legacy,
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        JSON.stringify({
+          spec: { clusterAgent: { clientCA: { secretKeyRef: { namespace: "kube-public" } } } },
+        }),
+      ],
+      { allowFail: true },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(POLICY_NAME);
+  });
+
+  it("an object being deleted can drop its finalizer even with a cross-namespace reference", async () => {
+    await cp.kubectl(["delete", "dataplane.openchoreo.dev", legacy, "-n", ns, "--wait=false"]);
+    const r = await cp.kubectl([
+      "patch",
+      "dataplane.openchoreo.dev",
+      legacy,
+      "-n",
+      ns,
+      "--type=merge",
+      "-p",
+      '{"metadata":{"finalizers":null}}',
+    ]);
+    expect(r.code).toBe(0);
+    const gone = await cp.kubectl(["get", "dataplane.openchoreo.dev", legacy, "-n", ns], {
+      allowFail: true,
+    });
+    expect(gone.stderr).toMatch(/NotFound|not found/);
+  });
+});
+
+/** Rules for CRDs of a user's own, in the config file's format (one of each shape). */
+const USER_RULES = [
+  {
+    name: "widgets",
+    apiGroups: ["example.com"],
+    kinds: { Widget: "widgets", Gadget: "gadgets" },
+    versions: ["v1", "v1beta1"],
+    references: [
+      {
+        refs: ["spec.tls.caRef"],
+        namespaceField: "namespace",
+        keys: { mode: "fixed", key: "ca.crt" },
+      },
+    ],
+  },
+  {
+    name: "cluster-widgets",
+    apiGroups: ["example.com"],
+    kinds: { ClusterWidget: "clusterwidgets" },
+    scope: "Cluster",
+    references: [
+      {
+        refs: ["spec.caSecretRef", "spec.caRef"],
+        namespaceField: "namespace",
+        keys: { mode: "field", field: "key" },
+      },
+    ],
+  },
+  { name: "team-ca", type: "labelledSecret", label: "example.com/team-ca", value: "trusted" },
+];
+const ALLOWED = ["platform-cas", "shared-cas"];
+
+describe("Helm chart deploy/helm/ca-trust-webhook", () => {
+  let caPem: string;
+  beforeAll(async () => {
+    caPem = (
+      await issueCertificate({
+        commonName: "e2e webhook CA",
+        isCA: true,
+        notBefore: new Date(Date.now() - 3_600_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+      })
+    ).certificatePem;
+  });
+
+  it("`helm lint` passes", async () => {
+    const result = await helm(["lint", CHART]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+  });
+
+  it.each([
+    { mode: "cert-manager", extra: {} },
+    { mode: "self-managed", extra: {} },
+    { mode: "secret", extra: { hostNetwork: true, webhookPort: 10260, healthPort: 10261 } },
+  ])("certificate mode $mode renders objects the apiserver accepts", async ({ mode, extra }) => {
+    const rendered = await helmTemplate({
+      certificate: {
+        mode,
+        ...(mode === "secret" ? { secret: { name: "my-tls", caBundle: caPem } } : {}),
+      },
+      ...extra,
+    });
+    const deployment = find(rendered, "Deployment") as {
+      spec: { template: { spec: { hostNetwork?: boolean; containers: { args: string[] }[] } } };
+    };
+    const args = deployment.spec.template.spec.containers[0]?.args ?? [];
+    expect(args.includes("--certificate-mode=self-managed")).toBe(mode === "self-managed");
+    expect(args.includes("--tls-cert-file=/tls/tls.crt")).toBe(mode !== "self-managed");
+    expect(deployment.spec.template.spec.hostNetwork === true).toBe(mode === "secret");
+    const webhooks = find(rendered, "ValidatingWebhookConfiguration") as {
+      metadata: { annotations?: Record<string, string> };
+      webhooks: { clientConfig: { caBundle?: string } }[];
+    };
+    expect(webhooks.metadata.annotations?.["cert-manager.io/inject-ca-from"] !== undefined).toBe(
+      mode === "cert-manager",
+    );
+    expect(webhooks.webhooks[0]?.clientConfig.caBundle !== undefined).toBe(mode === "secret");
+    const applied = await serverDryRun(
+      toYaml(...rendered.filter((o) => o.apiVersion !== "cert-manager.io/v1")),
+    );
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+
+  it("renders exactly the registration `ca-trust-webhook manifests` prints, user rules included", async () => {
+    const rendered = await helmTemplate({
+      certificate: { mode: "secret", secret: { name: "my-tls", caBundle: caPem } },
+      failurePolicy: "Ignore",
+      rules: USER_RULES,
+      allowedSecretNamespaces: ALLOWED,
+    });
+    const expected = renderManifests(
+      { rules: parseRules(USER_RULES), allowedSecretNamespaces: ALLOWED },
+      { namespace: NAMESPACE, caBundle: caPem, failurePolicy: "Ignore" },
+    );
+    for (const kind of ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]) {
+      expect((find(rendered, kind) as { webhooks: unknown }).webhooks, kind).toEqual(
+        (find(expected, kind) as { webhooks: unknown }).webhooks,
+      );
+    }
+    for (const kind of ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]) {
+      expect(find(rendered, kind).metadata).toMatchObject({ name: POLICY_NAME });
+      expect(find(rendered, kind).spec, kind).toEqual(find(expected, kind).spec);
+    }
+    // The user rules' CEL compiles in the real apiserver too.
+    const applied = await serverDryRun(toYaml(...rendered));
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+
+  it("renders a config file the server loads, with the chart's injection settings", async () => {
+    const rendered = await helmTemplate({
+      certificate: { mode: "self-managed" },
+      injection: { image: "registry.example.com/alpine:3.21", configMap: "corp-ca", runAsUser: -1 },
+      rules: USER_RULES,
+      config: { logLevel: "debug", missingSecret: "deny" },
+    });
+    const configMap = find(rendered, "ConfigMap") as { data: { "config.yaml": string } };
+    const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-config-"));
+    try {
+      const file = join(dir, "config.yaml");
+      writeFileSync(file, configMap.data["config.yaml"]);
+      const config = loadServeConfig(
+        ["--config", file, "--tls-cert-file", "unused", "--tls-key-file", "unused"],
+        {},
+      );
+      expect(config.injection.initContainer.image).toBe("registry.example.com/alpine:3.21");
+      expect(config.injection.initContainer.runAsUser).toBeNull();
+      expect(config.injection.customCa.configMapName).toBe("corp-ca");
+      expect(config.rules.map((r) => r.name)).toEqual(USER_RULES.map((r) => r.name));
+      expect(config.logLevel).toBe("debug");
+      expect(config.missingSecret).toBe("deny");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The RBAC follows the CA ConfigMap's name.
+    const role = rendered.find(
+      (o) =>
+        o.kind === "ClusterRole" && (o.metadata as { name: string }).name === "ca-trust-webhook",
+    ) as unknown as { rules: { resourceNames?: string[] }[] };
+    expect(role.rules.flatMap((r) => r.resourceNames ?? [])).toEqual(["corp-ca"]);
+  });
+
+  it("values.schema.json refuses an unknown certificate mode", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-values-"));
+    try {
+      writeFileSync(join(dir, "v.yaml"), toYaml({ certificate: { mode: "vault" } }));
+      const result = await helm(["template", "x", CHART, "-f", join(dir, "v.yaml")]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain("/certificate/mode");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("image layout (SLOW: two npm ci runs, about 1.5 minutes)", () => {
+  it("scripts/image-layout.sh assembles the Dockerfile's runtime file set and starts it as uid 65532", async () => {
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
+      (resolve, reject) => {
+        const child = spawn("bash", [join(REPO_ROOT, "scripts", "image-layout.sh")], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (c: Buffer) => out.push(c));
+        child.stderr.on("data", (c: Buffer) => err.push(c));
+        child.once("error", reject);
+        child.once("close", (code) =>
+          resolve({
+            code: code ?? 1,
+            stdout: Buffer.concat(out).toString("utf8"),
+            stderr: Buffer.concat(err).toString("utf8"),
+          }),
+        );
+      },
+    );
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    expect(result.stdout).toMatch(/^image layout OK: .* started as uid 65532$/m);
+    expect(result.stderr).toContain("GET /healthz: 200");
+    expect(result.stderr).toContain("SIGTERM: exit 0");
+  }, 400_000);
+});

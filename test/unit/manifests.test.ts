@@ -1,0 +1,474 @@
+/**
+ * The registration derived from the rule table (src/manifests.ts): the checked-in copies in
+ * deploy/ are exactly what `ca-trust-webhook manifests` prints, every group/version/resource of
+ * every rule is registered once, the two Pod webhooks never both match one Pod, and the CLI's
+ * exit codes. The CEL itself is exercised against the real apiserver (test/e2e/deploy.test.ts).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { parse, parseAllDocuments, stringify } from "yaml";
+import {
+  type Manifest,
+  manifestsCommand,
+  POLICY_NAME,
+  renderManifests,
+  renderManifestsYaml,
+  SYSTEM_NAMESPACES,
+  WEBHOOK_NAMES,
+} from "../../src/manifests.js";
+import { issueCertificate } from "../../src/pki/issue.js";
+import { BUILTIN_RULES, parseRules, type ReferenceRule } from "../../src/policy/rules.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const NO_CONFIG = { rules: [], allowedSecretNamespaces: [] };
+
+/** Rules for a user's own CRDs, one of each shape (config file format). */
+const USER_RULES = parseRules([
+  {
+    name: "widgets",
+    apiGroups: ["example.com"],
+    kinds: { Widget: "widgets", Gadget: "gadgets" },
+    versions: ["v1", "v1beta1"],
+    references: [
+      {
+        refs: ["spec.tls.caRef"],
+        namespaceField: "namespace",
+        keys: { mode: "fixed", key: "ca.crt" },
+      },
+    ],
+  },
+  {
+    name: "cluster-widgets",
+    apiGroups: ["example.com"],
+    kinds: { ClusterWidget: "clusterwidgets" },
+    scope: "Cluster",
+    references: [
+      { refs: ["spec.caRef"], namespaceField: "namespace", keys: { mode: "field", field: "key" } },
+    ],
+  },
+  { name: "team-ca", type: "labelledSecret", label: "example.com/team-ca", value: "trusted" },
+]);
+
+interface Webhook {
+  name: string;
+  clientConfig: { service?: Record<string, unknown>; url?: string; caBundle?: string };
+  rules: {
+    apiGroups: string[];
+    apiVersions: string[];
+    resources: string[];
+    operations: string[];
+    scope: string;
+  }[];
+  matchConditions?: { name: string; expression: string }[];
+  namespaceSelector?: Selector;
+  objectSelector?: Selector;
+  failurePolicy: string;
+  matchPolicy: string;
+  sideEffects: string;
+  timeoutSeconds: number;
+  admissionReviewVersions: string[];
+  reinvocationPolicy?: string;
+}
+interface Selector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+function webhooks(list: Manifest[], kind: string): Webhook[] {
+  const found = list.find((o) => o.kind === kind);
+  if (found === undefined) throw new Error(`no ${kind}`);
+  return found.webhooks as Webhook[];
+}
+
+/** A LabelSelector as the apiserver evaluates it (In/NotIn/Exists/DoesNotExist). */
+function selects(selector: Selector | undefined, labels: Record<string, string>): boolean {
+  if (selector === undefined) return true;
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {}))
+    if (labels[k] !== v) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const value = labels[e.key] as string;
+    if (e.operator === "In" && !(has && (e.values ?? []).includes(value))) return false;
+    if (e.operator === "NotIn" && has && (e.values ?? []).includes(value)) return false;
+    if (e.operator === "Exists" && !has) return false;
+    if (e.operator === "DoesNotExist" && has) return false;
+  }
+  return true;
+}
+
+describe("the checked-in deploy/ copies", () => {
+  it.each([
+    { file: "deploy/base/webhooks.yaml", only: "webhooks" as const },
+    { file: "deploy/base/admission-policy.yaml", only: "vap" as const },
+  ])("$file is exactly `ca-trust-webhook manifests --only $only`", ({ file, only }) => {
+    // On failure: npm run build && node dist/src/main.js manifests --only <only> > <file>
+    expect(readFileSync(join(ROOT, file), "utf8")).toBe(renderManifestsYaml(NO_CONFIG, { only }));
+  });
+
+  it("the Helm chart's files/builtin-rules.yaml is the built-in rule table", () => {
+    const file = join(ROOT, "deploy/helm/ca-trust-webhook/files/builtin-rules.yaml");
+    expect(parse(readFileSync(file, "utf8"))).toEqual(JSON.parse(JSON.stringify(BUILTIN_RULES)));
+  });
+});
+
+describe("ValidatingWebhookConfiguration", () => {
+  const rules = [...BUILTIN_RULES, ...USER_RULES];
+  const rendered = webhooks(
+    renderManifests({ ...NO_CONFIG, rules: USER_RULES }),
+    "ValidatingWebhookConfiguration",
+  );
+  const references = rendered.find((w) => w.name === WEBHOOK_NAMES.references) as Webhook;
+  const secrets = rendered.find((w) => w.name === WEBHOOK_NAMES.labelledSecrets) as Webhook;
+
+  const expected = rules
+    .filter((r): r is ReferenceRule => r.type === "reference")
+    .flatMap((r) =>
+      r.apiGroups.flatMap((g) =>
+        r.versions.flatMap((v) =>
+          Object.values(r.kinds).map((res) => ({ g, v, res, scope: r.scope })),
+        ),
+      ),
+    );
+  it.each(expected)(
+    "$g/$v $res ($scope) is registered exactly once, CREATE and UPDATE",
+    ({ g, v, res, scope }) => {
+      const matches = references.rules.filter(
+        (r) => r.apiGroups.includes(g) && r.apiVersions.includes(v) && r.resources.includes(res),
+      );
+      expect(matches).toEqual([
+        {
+          apiGroups: [g],
+          apiVersions: [v],
+          operations: ["CREATE", "UPDATE"],
+          resources: [res],
+          scope,
+        },
+      ]);
+    },
+  );
+
+  it("registers nothing else, and never a subresource", () => {
+    expect(references.rules).toHaveLength(expected.length);
+    expect(references.rules.flatMap((r) => r.resources).filter((r) => r.includes("/"))).toEqual([]);
+  });
+
+  it("sends only Secrets carrying one of the labelled-Secret rules' labels (CEL matchConditions)", () => {
+    expect(secrets.rules).toEqual([
+      {
+        apiGroups: [""],
+        apiVersions: ["v1"],
+        operations: ["CREATE", "UPDATE"],
+        resources: ["secrets"],
+        scope: "Namespaced",
+      },
+    ]);
+    expect(secrets.matchConditions).toEqual([
+      {
+        name: "labelled-ca-secret",
+        expression:
+          "has(object.metadata.labels) && (('connectors.cpaas.io/ca-cert' in object.metadata.labels && object.metadata.labels['connectors.cpaas.io/ca-cert'] == 'true') || ('example.com/team-ca' in object.metadata.labels && object.metadata.labels['example.com/team-ca'] == 'trusted'))",
+      },
+    ]);
+  });
+});
+
+describe("settings every webhook shares", () => {
+  const all = (options: Parameters<typeof renderManifests>[1]) => {
+    const list = renderManifests(NO_CONFIG, options);
+    return [
+      ...webhooks(list, "ValidatingWebhookConfiguration"),
+      ...webhooks(list, "MutatingWebhookConfiguration"),
+    ];
+  };
+  it.each(all({}).map((w) => [w.name, w] as const))(
+    "%s: v1 reviews, no side effects, 5 s, Equivalent, Fail",
+    (_, w) => {
+      expect(w).toMatchObject({
+        admissionReviewVersions: ["v1"],
+        sideEffects: "None",
+        timeoutSeconds: 5,
+        matchPolicy: "Equivalent",
+        failurePolicy: "Fail",
+      });
+      expect(w.namespaceSelector?.matchExpressions).toContainEqual({
+        key: "kubernetes.io/metadata.name",
+        operator: "NotIn",
+        values: [...SYSTEM_NAMESPACES, "ca-trust-system"],
+      });
+    },
+  );
+
+  it.each([
+    {
+      name: "a Service (default)",
+      options: {},
+      validate: {
+        service: {
+          name: "ca-trust-webhook",
+          namespace: "ca-trust-system",
+          port: 443,
+          path: "/validate",
+        },
+      },
+    },
+    {
+      name: "another Service, namespace and port",
+      options: { service: "hook", namespace: "sec", port: 8443 },
+      validate: { service: { name: "hook", namespace: "sec", port: 8443, path: "/validate" } },
+    },
+    {
+      name: "a URL (trailing slash dropped)",
+      options: { url: "https://10.0.0.1:9443/" },
+      validate: { url: "https://10.0.0.1:9443/validate" },
+    },
+    {
+      name: "a caBundle, base64 of the PEM",
+      options: { caBundle: "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n" },
+      validate: {
+        service: {
+          name: "ca-trust-webhook",
+          namespace: "ca-trust-system",
+          port: 443,
+          path: "/validate",
+        },
+        caBundle: Buffer.from(
+          "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n",
+        ).toString("base64"),
+      },
+    },
+  ])("clientConfig for $name", ({ options, validate }) => {
+    const [first, , mutate] = all(options);
+    expect(first?.clientConfig).toEqual(validate);
+    expect(JSON.stringify(mutate?.clientConfig)).toBe(
+      JSON.stringify(validate).replace("/validate", "/mutate"),
+    );
+  });
+
+  it("--failure-policy Ignore reaches every webhook, not the policy", () => {
+    expect(new Set(all({ failurePolicy: "Ignore" }).map((w) => w.failurePolicy))).toEqual(
+      new Set(["Ignore"]),
+    );
+    const policy = renderManifests(NO_CONFIG, {
+      failurePolicy: "Ignore",
+      only: "vap",
+    })[0] as Manifest;
+    expect((policy.spec as { failurePolicy: string }).failurePolicy).toBe("Fail");
+  });
+});
+
+describe("MutatingWebhookConfiguration for Pods", () => {
+  const pods = webhooks(renderManifests(NO_CONFIG), "MutatingWebhookConfiguration");
+
+  it("both webhooks take Pod CREATE only and may be reinvoked", () => {
+    for (const w of pods) {
+      expect(w.rules).toEqual([
+        {
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          operations: ["CREATE"],
+          resources: ["pods"],
+          scope: "Namespaced",
+        },
+      ]);
+      expect(w.reinvocationPolicy).toBe("IfNeeded");
+    }
+  });
+
+  const label = fc.constantFrom(undefined, "enabled", "true", "false", "disabled");
+  const namespace = fc.constantFrom("team-a", "kube-system", "kube-node-lease", "ca-trust-system");
+  it("a Pod is sent at most once, and exactly when DESIGN.md's opt-in says so", () => {
+    fc.assert(
+      fc.property(namespace, label, label, (ns, nsLabel, podLabel) => {
+        const nsLabels: Record<string, string> = { "kubernetes.io/metadata.name": ns };
+        if (nsLabel !== undefined) nsLabels["ca-trust.dev/inject"] = nsLabel;
+        const podLabels: Record<string, string> =
+          podLabel === undefined ? {} : { "ca-trust.dev/inject": podLabel };
+        const sent = pods.filter(
+          (w) => selects(w.namespaceSelector, nsLabels) && selects(w.objectSelector, podLabels),
+        );
+        const excluded = ["kube-system", "kube-node-lease", "ca-trust-system"].includes(ns);
+        const optedIn = podLabel !== "false" && (nsLabel === "enabled" || podLabel === "true");
+        expect(sent.length).toBe(!excluded && optedIn ? 1 : 0);
+      }),
+    );
+  });
+});
+
+describe("ValidatingAdmissionPolicy", () => {
+  const [policy, binding] = renderManifests(
+    { rules: USER_RULES, allowedSecretNamespaces: ["platform-cas"] },
+    { only: "vap" },
+  ) as [Manifest, Manifest];
+  const spec = policy.spec as {
+    matchConstraints: { resourceRules: { apiGroups: string[]; resources: string[] }[] };
+    validations: { expression: string; reason: string; message: string }[];
+  };
+  const resources = spec.matchConstraints.resourceRules.map(
+    (r) => `${r.apiGroups[0]}/${r.resources[0]}`,
+  );
+
+  it("binds the policy to deny", () => {
+    expect(binding).toMatchObject({
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: POLICY_NAME },
+      spec: { policyName: POLICY_NAME, validationActions: ["Deny"] },
+    });
+  });
+
+  it.each([
+    {
+      what: "OpenChoreo planes (both groups)",
+      resource: "core.openchoreo.dev/dataplanes",
+      matched: true,
+    },
+    { what: "cluster-scoped planes", resource: "openchoreo.dev/clusterdataplanes", matched: true },
+    { what: "a user rule", resource: "example.com/widgets", matched: true },
+    {
+      what: "kcp (no namespace field to check)",
+      resource: "operator.kcp.io/shards",
+      matched: false,
+    },
+    {
+      what: "Connectors (feature-gated)",
+      resource: "connectors.alauda.io/connectors",
+      matched: false,
+    },
+  ])("matches $what: $matched", ({ resource, matched }) => {
+    expect(resources.includes(resource)).toBe(matched);
+  });
+
+  it.each([
+    {
+      reason: "Forbidden",
+      message:
+        /^spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Forbidden: must be the object's/,
+    },
+    {
+      reason: "Forbidden",
+      message:
+        /^spec\.clusterAgent\.clientCA\.secretRef\.namespace: Forbidden: must be the object's/,
+    },
+    {
+      reason: "Invalid",
+      message: /^spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Required value: /,
+    },
+    {
+      reason: "Forbidden",
+      message: /^spec\.tls\.caRef\.namespace: Forbidden: must be the object's/,
+    },
+    { reason: "Invalid", message: /^spec\.caRef\.namespace: Required value: / },
+    {
+      reason: "Forbidden",
+      message: /^spec\.caRef\.namespace: Forbidden: must be one of "platform-cas"$/,
+    },
+    {
+      reason: "Forbidden",
+      message:
+        /^spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Forbidden: must be one of "platform-cas"$/,
+    },
+  ])("has a validation $reason at $message", ({ reason, message }) => {
+    expect(
+      spec.validations.filter((v) => v.reason === reason && message.test(v.message)),
+    ).toHaveLength(1);
+  });
+
+  it("with the built-in rules alone, renders the policy and its binding", () => {
+    const builtIn = renderManifests(NO_CONFIG, { only: "vap" });
+    expect(builtIn.map((o) => o.kind)).toEqual([
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
+    ]);
+  });
+});
+
+describe("`ca-trust-webhook manifests` (CLI)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ca-trust-manifests-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const kinds = (yaml: string) => parseAllDocuments(yaml).map((d) => (d.toJS() as Manifest).kind);
+
+  it.each([
+    { name: "no options: all four objects", args: [], code: 0, kinds: 4 },
+    { name: "--only webhooks", args: ["--only", "webhooks"], code: 0, kinds: 2 },
+    { name: "--only vap", args: ["--only", "vap"], code: 0, kinds: 2 },
+    { name: "--help", args: ["--help"], code: 0, kinds: 0 },
+    { name: "an unknown flag", args: ["--bogus"], code: 2, kinds: 0 },
+    { name: "--only other", args: ["--only", "crds"], code: 2, kinds: 0 },
+    { name: "--failure-policy other", args: ["--failure-policy", "Maybe"], code: 2, kinds: 0 },
+    { name: "--url over http", args: ["--url", "http://x:9443"], code: 2, kinds: 0 },
+    { name: "--url with a query", args: ["--url", "https://x:9443/?a=b"], code: 2, kinds: 0 },
+    { name: "--namespace not a name", args: ["--namespace", "Not_A_Name"], code: 2, kinds: 0 },
+    { name: "--port 0", args: ["--port", "0"], code: 2, kinds: 0 },
+    {
+      name: "a missing --ca-bundle-file",
+      args: ["--ca-bundle-file", "/nonexistent/ca.crt"],
+      code: 2,
+      kinds: 0,
+    },
+    {
+      name: "a missing --config",
+      args: ["--config", "/nonexistent/config.yaml"],
+      code: 2,
+      kinds: 0,
+    },
+  ])("$name: exit $code", ({ args, code, kinds: count }) => {
+    const result = manifestsCommand(args, {});
+    expect(result.code).toBe(code);
+    expect(result.stderr === "").toBe(code === 0);
+    if (count > 0) expect(kinds(result.stdout)).toHaveLength(count);
+  });
+
+  it("a --ca-bundle-file without a certificate is a usage error", () => {
+    const result = manifestsCommand(["--ca-bundle-file", file("not-pem.crt", "hello\n")], {});
+    expect(result.code).toBe(2);
+  });
+
+  it("--ca-bundle-file puts the CA into every webhook", async () => {
+    const ca = await issueCertificate({
+      commonName: "manifests test CA",
+      isCA: true,
+      notBefore: new Date(Date.now() - 3_600_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+    });
+    const result = manifestsCommand(
+      ["--ca-bundle-file", file("ca.crt", ca.certificatePem), "--only", "webhooks"],
+      {},
+    );
+    expect(result.code).toBe(0);
+    const bundles = parseAllDocuments(result.stdout).flatMap((d) =>
+      ((d.toJS() as { webhooks: Webhook[] }).webhooks ?? []).map((w) => w.clientConfig.caBundle),
+    );
+    expect(new Set(bundles)).toEqual(new Set([Buffer.from(ca.certificatePem).toString("base64")]));
+  });
+
+  it("--config adds the file's rules to the registration", () => {
+    const config = file(
+      "config.yaml",
+      stringify({
+        rules: [
+          {
+            name: "w",
+            apiGroups: ["example.com"],
+            kinds: { Widget: "widgets" },
+            references: [{ refs: ["spec.caRef"], keys: { mode: "eligible" } }],
+          },
+        ],
+      }),
+    );
+    const result = manifestsCommand(["--config", config, "--only", "webhooks"], {});
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("- widgets");
+  });
+
+  it("--config with an invalid rule is a usage error", () => {
+    const config = file("bad.yaml", stringify({ rules: [{ name: "w", kinds: {} }] }));
+    expect(manifestsCommand(["--config", config], {}).code).toBe(2);
+  });
+});
