@@ -1,0 +1,215 @@
+/**
+ * `ca-trust-webhook check -f PATH...`: the webhook's verdicts before anything is applied. Every
+ * object the webhook is registered for (the rule table's kinds, labelled CA Secrets, Pods) is
+ * sent, as a synthetic CREATE, through the same decision functions the server runs
+ * (`buildDecisions`), against a cluster view made of the Secrets, ConfigMaps and Namespaces of
+ * the same input (and, with `--cluster`, the live cluster for what the input lacks).
+ *
+ * Exit codes (DESIGN.md "Interfaces"): 0 all allowed, 1 something denied, 2 usage or I/O error
+ * (including a cluster lookup that failed with `--cluster`).
+ */
+import type { Decision } from "../admission/types.js";
+import { buildDecisions, policySettings } from "../decisions.js";
+import { podOptIn } from "../inject/pod.js";
+import { MemoryClusterView } from "../kube/memory.js";
+import { createRequest, targetOf } from "./admission.js";
+import { type Manifest, manifestsOf, readSources } from "./input.js";
+import type { CliIo } from "./io.js";
+import { UsageError } from "./io.js";
+import {
+  decisionConfig,
+  decisionOptionsHelp,
+  featureFlagArgs,
+  fileArgs,
+  outputArg,
+  parseCommandArgs,
+  runCommand,
+} from "./options.js";
+import { json, type ObjectVerdict, plural, verdictLines, verdictOf } from "./output.js";
+import {
+  configMapObject,
+  LiveClusterView,
+  layeredView,
+  namespaceLabelsOf,
+  secretObject,
+} from "./view.js";
+
+/** `check --help`. */
+export const CHECK_HELP = [
+  "Usage: ca-trust-webhook check -f PATH... [options]",
+  "",
+  "Decides every object the webhook would be asked about (the CA-reference kinds, labelled CA",
+  "Secrets, Pods) as if it were created now, and prints one verdict per object. Secrets,",
+  "ConfigMaps and Namespaces in the input are the cluster the decisions read.",
+  "Exit: 0 all allowed, 1 something denied, 2 usage or I/O error.",
+  "",
+  "Options:",
+  `  ${"-f, --filename PATH".padEnd(34)} file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable`,
+  `  ${"-o, --output text|json".padEnd(34)} json: an array of {kind, apiVersion, namespace, name, file, line, decision, message, warnings}`,
+  `  ${"-n, --namespace NAME".padEnd(34)} namespace of objects without one [default: the kubeconfig context's, or "default"]`,
+  `  ${"--cluster".padEnd(34)} read Secrets, ConfigMaps and Namespaces missing from the input from the cluster (GETs only)`,
+  `  ${"--kubeconfig FILE".padEnd(34)} with --cluster: the kubeconfig [default: as kubectl]`,
+  `  ${"--context NAME".padEnd(34)} with --cluster: the kubeconfig context [default: the current one]`,
+  `  ${"--feature-flag NAME=true|false".padEnd(34)} set a flag of the flag ConfigMap (e.g. enable-custom-ca-certs=true); repeatable`,
+  ...decisionOptionsHelp(),
+  `  ${"-h, --help".padEnd(34)} this text`,
+].join("\n");
+
+const OPTIONS = {
+  filename: { type: "string", short: "f", multiple: true },
+  output: { type: "string", short: "o" },
+  namespace: { type: "string", short: "n" },
+  cluster: { type: "boolean" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  "feature-flag": { type: "string", multiple: true },
+} as const;
+
+/** Runs `check` with argv after the command word; resolves to the exit code. */
+export function runCheck(argv: readonly string[], io: CliIo): Promise<number> {
+  return runCommand("check", argv, io, CHECK_HELP, () => check(argv, io));
+}
+
+async function check(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, passthrough } = parseCommandArgs(argv, OPTIONS);
+  const files = fileArgs(values.filename);
+  if (files.length === 0) throw new UsageError("-f: at least one file, directory or - is required");
+  const output = outputArg(values.output, ["text", "json"] as const, "text");
+  const flagOverrides = featureFlagArgs(values["feature-flag"]);
+  const config = decisionConfig(passthrough, io.env);
+  const manifests = manifestsOf(await readSources(files, io.readStdin));
+
+  const connection = values.cluster
+    ? io.connect({
+        kubeconfig: values.kubeconfig as string | undefined,
+        context: values.context as string | undefined,
+      })
+    : undefined;
+  const defaultNamespace =
+    (values.namespace as string | undefined) ?? connection?.namespace ?? "default";
+  const rules = policySettings(config).rules;
+  const flagSource = { namespace: config.systemNamespace, name: config.flagConfigMap };
+
+  const input = inputView(manifests, defaultNamespace, flagSource);
+  const podNamespaces = new Set<string>();
+  for (const m of manifests) {
+    if (targetOf(m.object, rules).decide === "mutate") {
+      podNamespaces.add(m.object.metadata?.namespace || defaultNamespace);
+    }
+  }
+  let live: LiveClusterView | undefined;
+  if (connection !== undefined) {
+    live = new LiveClusterView(connection.reader, flagSource);
+    if (!input.hasFlags) await live.loadFlags();
+    await live.loadNamespaces([...podNamespaces].filter((ns) => !input.view.namespaceLabels(ns)));
+  }
+  const view = layeredView({
+    input: input.view,
+    inputHasFlags: input.hasFlags,
+    cluster: live,
+    flagOverrides,
+    // A namespace found nowhere is taken as unlabelled (not opted in), with a note below.
+    unknownNamespace: () => ({}),
+  });
+  const decisions = buildDecisions(config, view, io.clock);
+
+  const verdicts: ObjectVerdict[] = [];
+  let ignored = 0;
+  for (const manifest of manifests) {
+    const target = targetOf(manifest.object, rules);
+    if (target.decide === "context") continue;
+    if (target.decide === "none") {
+      ignored++;
+      continue;
+    }
+    const spec =
+      target.decide === "validate"
+        ? target
+        : { gvk: target.gvk, resource: "pods", namespaced: true };
+    const request = createRequest(
+      manifest.object,
+      spec,
+      defaultNamespace,
+      "ca-trust-webhook check",
+    );
+    const context = { deadline: undefined };
+    let decision: Decision =
+      target.decide === "validate"
+        ? await decisions.validate(request, context)
+        : await decisions.mutate(request, context);
+    if (target.decide === "mutate") {
+      decision = withNamespaceNote(decision, manifest, request.namespace ?? "", input.view, live);
+    }
+    verdicts.push(
+      verdictOf(request.object ?? manifest.object, request.namespace, decision, {
+        file: manifest.source.name,
+        line: manifest.line,
+      }),
+    );
+  }
+
+  if (output === "json") io.stdout(json(verdicts));
+  else
+    io.stdout(
+      verdicts
+        .flatMap(verdictLines)
+        .map((line) => `${line}\n`)
+        .join(""),
+    );
+  if (ignored > 0) io.stderr(`${plural(ignored, "object")} of unsupported kinds ignored\n`);
+  if (verdicts.length === 0) io.stderr("no objects of the kinds the webhook decides\n");
+  if (live !== undefined && live.errors.length > 0) {
+    for (const error of live.errors) io.stderr(`error: cluster lookup failed: ${error}\n`);
+    return 2;
+  }
+  return verdicts.some((v) => v.decision === "denied") ? 1 : 0;
+}
+
+/** The input's Secrets, ConfigMaps and Namespaces as a view, and whether it holds the flags. */
+export function inputView(
+  manifests: readonly Manifest[],
+  defaultNamespace: string,
+  flagSource: { namespace: string; name: string },
+): { view: MemoryClusterView; hasFlags: boolean } {
+  const view = new MemoryClusterView(flagSource);
+  let hasFlags = false;
+  for (const { object } of manifests) {
+    if (object.apiVersion !== "v1") continue;
+    const namespace = object.metadata?.namespace || defaultNamespace;
+    if (object.kind === "Secret") view.addSecret(secretObject(object, namespace));
+    else if (object.kind === "ConfigMap") {
+      view.addConfigMap(configMapObject(object, namespace));
+      if (namespace === flagSource.namespace && object.metadata?.name === flagSource.name) {
+        hasFlags = true;
+      }
+    } else if (object.kind === "Namespace") {
+      view.addNamespace(object.metadata?.name ?? "", namespaceLabelsOf(object));
+    }
+  }
+  return { view, hasFlags };
+}
+
+/**
+ * A Pod whose namespace is in neither the input nor the cluster was decided as not opted in;
+ * say so, since the webhook would use the namespace's real labels.
+ */
+function withNamespaceNote(
+  decision: Decision,
+  manifest: Manifest,
+  namespace: string,
+  input: MemoryClusterView,
+  live: LiveClusterView | undefined,
+): Decision {
+  const known = input.namespaceLabels(namespace) ?? live?.namespaceLabels(namespace);
+  if (known !== undefined || decision.kind !== "allow") return decision;
+  if (podOptIn(manifest.object.metadata?.labels, undefined) !== "not-opted-in") return decision;
+  const where =
+    live === undefined ? "the input (add it, or use --cluster)" : "the input or the cluster";
+  return {
+    ...decision,
+    warnings: [
+      ...decision.warnings,
+      `namespace "${namespace}" is not in ${where}: taken as not opted in to CA injection`,
+    ],
+  };
+}

@@ -1,0 +1,506 @@
+/**
+ * `ca-trust-webhook scan`: what is already in the cluster and would not pass the webhook today,
+ * read-only (GET and paginated LIST; never a watch, never a write):
+ *
+ * (a) custom resources of every rule kind (and labelled CA Secrets) that break the rules: each
+ *     is decided by the webhook's own `validate` as a synthetic CREATE (objects created before
+ *     the webhook was registered, or while it failed open); kinds whose CRD is not installed
+ *     are skipped quietly;
+ * (b) Pods that should have been injected but were not (opted in by their namespace or label,
+ *     not opted out, no `ca-trust.dev/injected` annotation): created while the webhook was
+ *     down or failing open, or before the namespace opted in;
+ * (c) Pods whose `ca-trust.dev/injected` hash is not the current bundle's: their trust store
+ *     was built from an older CA and needs a restart.
+ *
+ * Pods are grouped by the workload that owns them (Pod → ReplicaSet → Deployment, Pod → Job →
+ * CronJob, as far as the owners can be read; a Pod without an owner is its own group) with the
+ * command that restarts it. LISTs are paginated (`--limit`, default 500), so memory is bounded
+ * by a page and the findings; progress goes to stderr every `--progress-every` objects.
+ *
+ * Exit codes: 0 nothing found, 1 something found, 2 usage or API errors (the scan goes on past
+ * an API error and reports what it could read).
+ */
+import { createHash } from "node:crypto";
+import type { KubeObject } from "../admission/types.js";
+import { buildDecisions, policySettings } from "../decisions.js";
+import { configMapNameFor, podOptIn } from "../inject/pod.js";
+import { INJECTED_ANNOTATION } from "../inject/settings.js";
+import type { Rule } from "../policy/rules.js";
+import { createRequest } from "./admission.js";
+import type { CliIo } from "./io.js";
+import { type ApiResource, KubeReadError, type KubeReader, paginate } from "./kube.js";
+import {
+  decisionConfig,
+  decisionOptionsHelp,
+  integerArg,
+  outputArg,
+  parseCommandArgs,
+  runCommand,
+} from "./options.js";
+import { json, type ObjectVerdict, objectRef, plural, verdictLines, verdictOf } from "./output.js";
+import { LiveClusterView } from "./view.js";
+
+/** `scan --help`. */
+export const SCAN_HELP = [
+  "Usage: ca-trust-webhook scan [options]",
+  "",
+  "Reads the cluster (GET and paginated LIST only) and reports: existing objects of the rule",
+  "kinds (and labelled CA Secrets) that the webhook would deny; Pods that should have been",
+  "injected but were not; Pods injected with an older CA bundle than the current one. Pods are",
+  "grouped by workload, with the command that restarts it.",
+  "Exit: 0 nothing found, 1 something found, 2 usage or API error.",
+  "",
+  "Options:",
+  `  ${"-o, --output text|json".padEnd(34)} json: {objects, notInjected, staleBundle, errors, scanned}`,
+  `  ${"-n, --namespace NAME".padEnd(34)} scan one namespace (cluster-scoped kinds are then skipped) [default: all]`,
+  `  ${"--kubeconfig FILE".padEnd(34)} the kubeconfig [default: as kubectl]`,
+  `  ${"--context NAME".padEnd(34)} the kubeconfig context [default: the current one]`,
+  `  ${"--limit N".padEnd(34)} objects per LIST page [default: 500]`,
+  `  ${"--progress-every N".padEnd(34)} report progress on stderr every N objects read [default: 1000]`,
+  ...decisionOptionsHelp(),
+  `  ${"-h, --help".padEnd(34)} this text`,
+].join("\n");
+
+const OPTIONS = {
+  output: { type: "string", short: "o" },
+  namespace: { type: "string", short: "n" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  limit: { type: "string" },
+  "progress-every": { type: "string" },
+} as const;
+
+/** A workload (or a bare Pod) that owns Pods. */
+export interface Owner {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** Pods of one owner that need the same action. */
+export interface PodGroup {
+  readonly owner: Owner;
+  readonly pods: string[];
+  /** The command that makes the owner create new Pods, when there is one. */
+  readonly command: string | null;
+  readonly note: string | null;
+}
+
+/** Pods of one owner injected with another bundle than the current one. */
+export interface StaleGroup extends PodGroup {
+  /** The CA ConfigMap, `namespace/name`. */
+  readonly configMap: string;
+  /** The hashes the Pods carry (`sha256:<hex>`). */
+  readonly injected: string[];
+  /** The current bundle's hash, or null when the ConfigMap (or its key) is gone. */
+  readonly current: string | null;
+}
+
+/** What `scan -o json` prints. */
+export interface ScanReport {
+  /** Objects the webhook would deny, or allow only with warnings. */
+  readonly objects: ObjectVerdict[];
+  readonly notInjected: PodGroup[];
+  readonly staleBundle: StaleGroup[];
+  readonly errors: string[];
+  readonly scanned: { objects: number; pods: number };
+}
+
+/** Runs `scan` with argv after the command word; resolves to the exit code. */
+export function runScan(argv: readonly string[], io: CliIo): Promise<number> {
+  return runCommand("scan", argv, io, SCAN_HELP, () => scan(argv, io));
+}
+
+async function scan(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, passthrough } = parseCommandArgs(argv, OPTIONS);
+  const output = outputArg(values.output, ["text", "json"] as const, "text");
+  const limit = integerArg("limit", values.limit, 500, 1);
+  const every = integerArg("progress-every", values["progress-every"], 1000, 1);
+  const namespace = values.namespace as string | undefined;
+  const config = decisionConfig(passthrough, io.env);
+  const { reader } = io.connect({
+    kubeconfig: values.kubeconfig as string | undefined,
+    context: values.context as string | undefined,
+  });
+  const flagSource = { namespace: config.systemNamespace, name: config.flagConfigMap };
+  const live = new LiveClusterView(reader, flagSource);
+  await context(`reading ConfigMap ${flagSource.namespace}/${flagSource.name}`, () =>
+    live.loadFlags(),
+  );
+  await context(
+    namespace === undefined ? "listing namespaces" : `reading namespace ${namespace}`,
+    () => live.loadNamespaces(namespace === undefined ? "all" : [namespace], limit),
+  );
+  const decisions = buildDecisions(config, live, io.clock);
+  const report: ScanReport = {
+    objects: [],
+    notInjected: [],
+    staleBundle: [],
+    errors: [],
+    scanned: { objects: 0, pods: 0 },
+  };
+  let read = 0;
+  const progress = (what: string) => {
+    read++;
+    if (read % every === 0) io.stderr(`scan: ${read} objects read (${what})\n`);
+  };
+
+  // (a) Objects of the rule kinds.
+  for (const target of await listTargets(reader, policySettings(config).rules, namespace, report)) {
+    try {
+      for await (const item of paginate(target.list, limit)) {
+        progress(target.what);
+        report.scanned.objects++;
+        const request = createRequest(
+          item,
+          target.spec,
+          item.metadata?.namespace ?? "",
+          "ca-trust-webhook scan",
+        );
+        const decision = await decisions.validate(request, { deadline: undefined });
+        if (decision.kind === "deny" || decision.warnings.length > 0) {
+          report.objects.push(
+            verdictOf(item, request.namespace, decision, { file: null, line: null }),
+          );
+        }
+      }
+    } catch (error) {
+      report.errors.push(`listing ${target.what}: ${describe(error)}`);
+    }
+  }
+
+  // (b) and (c): Pods.
+  const settings = config.injection;
+  const key = settings.customCa.configMapKey;
+  // The current bundle's hash per ConfigMap: null when it is gone, undefined when unreadable.
+  const digests = new Map<string, Promise<string | null | undefined>>();
+  const digestOf = (ns: string, name: string): Promise<string | null | undefined> => {
+    const id = `${ns}/${name}`;
+    let digest = digests.get(id);
+    if (digest === undefined) {
+      digest = live.getConfigMap(ns, name).then((lookup) => {
+        if (!lookup.found) return lookup.unavailable === undefined ? null : undefined;
+        const text = lookup.object.data?.[key];
+        const binary = lookup.object.binaryData?.[key];
+        if (text === undefined && binary === undefined) return null;
+        // The bytes the webhook hashes (inject/decision.ts): the text as UTF-8, else binaryData.
+        const bytes =
+          text !== undefined ? Buffer.from(text, "utf8") : Buffer.from(binary as string, "base64");
+        return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+      });
+      digests.set(id, digest);
+    }
+    return digest;
+  };
+  const owners = new OwnerResolver(reader);
+  const notInjected = new Map<string, PodGroup>();
+  const stale = new Map<string, StaleGroup>();
+  try {
+    for await (const pod of paginate((page) => reader.listPods(namespace, page), limit)) {
+      progress("pods");
+      report.scanned.pods++;
+      if (!running(pod)) continue;
+      const ns = pod.metadata?.namespace ?? "";
+      const injected = pod.metadata?.annotations?.[INJECTED_ANNOTATION];
+      if (injected === undefined) {
+        if (podOptIn(pod.metadata?.labels, live.namespaceLabels(ns)) !== "inject") continue;
+        const owner = await owners.ownerOf(pod);
+        const id = ownerKey(owner);
+        const group = notInjected.get(id) ?? { ...restart(owner, []), pods: [] };
+        group.pods.push(pod.metadata?.name ?? "");
+        notInjected.set(id, { ...group, ...restart(owner, group.pods) });
+        continue;
+      }
+      const choice = configMapNameFor(pod, settings);
+      if (!choice.ok) continue;
+      const current = await digestOf(ns, choice.name);
+      if (current === injected || current === undefined) continue;
+      const owner = await owners.ownerOf(pod);
+      const id = `${ownerKey(owner)} ${choice.name}`;
+      const group: StaleGroup = stale.get(id) ?? {
+        ...restart(owner, []),
+        pods: [],
+        configMap: `${ns}/${choice.name}`,
+        injected: [],
+        current,
+      };
+      group.pods.push(pod.metadata?.name ?? "");
+      if (!group.injected.includes(injected)) group.injected.push(injected);
+      stale.set(id, { ...group, ...restart(owner, group.pods) });
+    }
+  } catch (error) {
+    report.errors.push(`listing pods: ${describe(error)}`);
+  }
+  report.notInjected.push(...notInjected.values());
+  report.staleBundle.push(...stale.values());
+  report.errors.push(...live.errors.map((e) => `lookup failed: ${e}`), ...owners.errors);
+
+  if (output === "json") io.stdout(json(report));
+  else io.stdout(reportText(report));
+  for (const error of report.errors) io.stderr(`error: ${error}\n`);
+  if (report.errors.length > 0) return 2;
+  const found =
+    report.objects.some((o) => o.decision === "denied") ||
+    report.notInjected.length > 0 ||
+    report.staleBundle.length > 0;
+  return found ? 1 : 0;
+}
+
+/** One LIST to decide: what it is, how to page through it, and the request it makes. */
+interface ListTarget {
+  readonly what: string;
+  readonly list: Parameters<typeof paginate>[0];
+  readonly spec: Parameters<typeof createRequest>[1];
+}
+
+/**
+ * The LISTs of the rule table: every group/kind that discovery says is served (preferred
+ * version, or the first served one the rule allows), and the labelled Secrets of each
+ * labelled-Secret rule. Groups or kinds that are not installed are skipped quietly; discovery
+ * failures are recorded as errors.
+ */
+async function listTargets(
+  reader: KubeReader,
+  rules: readonly Rule[],
+  namespace: string | undefined,
+  report: ScanReport,
+): Promise<ListTarget[]> {
+  let groups: ReadonlyMap<string, readonly string[]>;
+  try {
+    groups = await reader.apiGroups();
+  } catch (error) {
+    report.errors.push(`API discovery: ${describe(error)}`);
+    groups = new Map();
+  }
+  const discovered = new Map<string, Promise<readonly ApiResource[] | undefined>>();
+  const targets: ListTarget[] = [];
+  const seen = new Set<string>();
+  for (const rule of rules) {
+    if (rule.type === "labelledSecret") {
+      const selector = `${rule.label}=${rule.value}`;
+      if (seen.has(`secrets ${selector}`)) continue;
+      seen.add(`secrets ${selector}`);
+      targets.push({
+        what: `secrets labelled ${selector}`,
+        list: (page) => reader.listSecrets(namespace, selector, page),
+        spec: {
+          gvk: { group: "", version: "v1", kind: "Secret" },
+          resource: "secrets",
+          namespaced: true,
+        },
+      });
+      continue;
+    }
+    for (const group of rule.apiGroups) {
+      const served = groups.get(group);
+      if (served === undefined) continue;
+      const version = served.find((v) => rule.versions.includes("*") || rule.versions.includes(v));
+      if (version === undefined) continue;
+      const id = `${group}/${version}`;
+      let resources = discovered.get(id);
+      if (resources === undefined) {
+        resources = reader.apiResources(group, version).catch((error: unknown) => {
+          report.errors.push(`API discovery of ${id}: ${describe(error)}`);
+          return undefined;
+        });
+        discovered.set(id, resources);
+      }
+      const available = (await resources) ?? [];
+      for (const [kind, plural] of Object.entries(rule.kinds)) {
+        const resource =
+          available.find((r) => r.kind === kind && r.name === plural) ??
+          available.find((r) => r.kind === kind && !r.name.includes("/"));
+        if (resource === undefined) continue;
+        if (namespace !== undefined && !resource.namespaced) continue;
+        if (seen.has(`${resource.name}.${group}`)) continue;
+        seen.add(`${resource.name}.${group}`);
+        targets.push({
+          what: `${resource.name}.${group}`,
+          list: (page) =>
+            reader.listCustom(
+              {
+                group,
+                version,
+                plural: resource.name,
+                namespace: resource.namespaced ? namespace : undefined,
+              },
+              page,
+            ),
+          spec: {
+            gvk: { group, version, kind },
+            resource: resource.name,
+            namespaced: resource.namespaced,
+          },
+        });
+      }
+    }
+  }
+  return targets;
+}
+
+/** A Pod that is running or will run: not finished, not being deleted, not a mirror Pod. */
+function running(pod: KubeObject): boolean {
+  const phase = (pod.status as { phase?: unknown } | undefined)?.phase;
+  if (phase === "Succeeded" || phase === "Failed") return false;
+  if (pod.metadata?.deletionTimestamp) return false;
+  if (pod.metadata?.annotations?.["kubernetes.io/config.mirror"] !== undefined) return false;
+  const spec = pod.spec as { os?: { name?: unknown }; containers?: unknown } | undefined;
+  // Windows Pods and Pods without containers are never injected (inject/pod.ts).
+  if (spec?.os?.name === "windows") return false;
+  return Array.isArray(spec?.containers) && spec.containers.length > 0;
+}
+
+interface OwnerReference {
+  apiVersion?: string;
+  kind?: string;
+  name?: string;
+  controller?: boolean;
+}
+
+function controllerOf(object: KubeObject | undefined): OwnerReference | undefined {
+  const refs = object?.metadata?.ownerReferences;
+  if (!Array.isArray(refs)) return undefined;
+  const list = refs as OwnerReference[];
+  return list.find((r) => r.controller === true) ?? list[0];
+}
+
+/**
+ * Follows ownerReferences to the workload a person restarts: Pod → ReplicaSet → Deployment,
+ * Pod → Job → CronJob; other owners (StatefulSet, DaemonSet, custom controllers) directly. An
+ * owner that cannot be read stops the walk there (and the failure is reported unless it is a
+ * 404 or 403: the workload is then shown at the level that could be read).
+ */
+class OwnerResolver {
+  private readonly parents = new Map<string, Promise<OwnerReference | undefined>>();
+  readonly errors: string[] = [];
+
+  constructor(private readonly reader: KubeReader) {}
+
+  async ownerOf(pod: KubeObject): Promise<Owner> {
+    const namespace = pod.metadata?.namespace ?? "";
+    const ref = controllerOf(pod);
+    if (ref?.kind === undefined || ref.name === undefined) {
+      return { kind: "Pod", namespace, name: pod.metadata?.name ?? "" };
+    }
+    const followed =
+      (ref.kind === "ReplicaSet" && ref.apiVersion?.startsWith("apps/")) ||
+      (ref.kind === "Job" && ref.apiVersion?.startsWith("batch/"));
+    if (followed) {
+      const parent = await this.parent(ref, namespace);
+      if (parent?.kind !== undefined && parent.name !== undefined) {
+        return { kind: parent.kind, namespace, name: parent.name };
+      }
+    }
+    return { kind: ref.kind, namespace, name: ref.name };
+  }
+
+  private parent(ref: OwnerReference, namespace: string): Promise<OwnerReference | undefined> {
+    const id = `${ref.kind}/${namespace}/${ref.name}`;
+    let pending = this.parents.get(id);
+    if (pending === undefined) {
+      const apiVersion = ref.kind === "Job" ? "batch/v1" : "apps/v1";
+      pending = this.reader
+        .getOwner(apiVersion, ref.kind as string, namespace, ref.name as string)
+        .then(controllerOf, (error: unknown) => {
+          if (!(error instanceof KubeReadError && error.status === 403)) {
+            this.errors.push(`reading ${ref.kind} ${namespace}/${ref.name}: ${describe(error)}`);
+          }
+          return undefined;
+        });
+      this.parents.set(id, pending);
+    }
+    return pending;
+  }
+}
+
+function ownerKey(owner: Owner): string {
+  return `${owner.kind}/${owner.namespace}/${owner.name}`;
+}
+
+/** The kinds `kubectl rollout restart` restarts. */
+const ROLLOUT_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
+
+/** How to get new Pods from an owner. */
+function restart(
+  owner: Owner,
+  pods: readonly string[],
+): { command: string | null; note: string | null; owner: Owner } {
+  if (ROLLOUT_KINDS.has(owner.kind)) {
+    return {
+      owner,
+      command: `kubectl rollout restart ${owner.kind.toLowerCase()}/${owner.name} -n ${owner.namespace}`,
+      note: null,
+    };
+  }
+  if (owner.kind === "Job" || owner.kind === "CronJob") {
+    return {
+      owner,
+      command: null,
+      note: "runs to completion; its next run gets the current state",
+    };
+  }
+  const deletion = `kubectl delete pod ${pods.join(" ")} -n ${owner.namespace}`;
+  if (owner.kind === "Pod") {
+    return {
+      owner,
+      command: deletion,
+      note: "a Pod without an owner is not re-created: apply its manifest again after deleting it",
+    };
+  }
+  return { owner, command: deletion, note: `${owner.kind} ${owner.name} re-creates them` };
+}
+
+/** The report for people. */
+function reportText(report: ScanReport): string {
+  const lines: string[] = [];
+  for (const verdict of report.objects) lines.push(...verdictLines(verdict));
+  const group = (g: PodGroup, extra = ""): void => {
+    const pods = `${plural(g.pods.length, "Pod")}: ${g.pods.join(", ")}`;
+    const ref = objectRef(g.owner.kind, g.owner.namespace, g.owner.name);
+    lines.push(`  ${ref} (${pods}${extra})${g.command === null ? "" : `: ${g.command}`}`);
+    if (g.note !== null) lines.push(`    ${g.note}`);
+  };
+  if (report.notInjected.length > 0) {
+    lines.push(
+      "Pods that should be injected but are not (created while the webhook was down or failing open, or before their namespace opted in):",
+    );
+    for (const g of report.notInjected) group(g);
+  }
+  if (report.staleBundle.length > 0) {
+    lines.push("Pods injected with an older CA bundle (restart them to trust the current one):");
+    for (const g of report.staleBundle) {
+      const now =
+        g.current === null ? `ConfigMap ${g.configMap} is gone` : `now ${short(g.current)}`;
+      group(g, `; injected ${g.injected.map(short).join(", ")}, ${now}`);
+    }
+  }
+  const denied = report.objects.filter((o) => o.decision === "denied").length;
+  const notInjected = report.notInjected.reduce((n, g) => n + g.pods.length, 0);
+  const staleBundle = report.staleBundle.reduce((n, g) => n + g.pods.length, 0);
+  const scanned = `${plural(report.scanned.objects, "object")} and ${plural(report.scanned.pods, "Pod")} read`;
+  lines.push(
+    denied + notInjected + staleBundle === 0
+      ? `nothing found (${scanned})`
+      : `${plural(denied, "object")} breaking the rules, ${plural(notInjected, "Pod")} not injected, ${plural(staleBundle, "Pod")} with an older bundle (${scanned})`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+function short(hash: string): string {
+  return hash.length > 19 ? `${hash.slice(0, 19)}…` : hash;
+}
+
+async function context<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new KubeReadError(
+      `${what}: ${describe(error)}`,
+      error instanceof KubeReadError ? error.status : undefined,
+    );
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

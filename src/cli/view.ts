@@ -1,0 +1,196 @@
+/**
+ * The cluster views the offline commands decide against: the objects found in the input (a
+ * MemoryClusterView), the live cluster read on demand (`LiveClusterView`, GETs only), and the
+ * two layered (`layeredView`: the input wins, the cluster fills in what the input lacks). The
+ * decisions themselves are the webhook's own (`buildDecisions`); only where the answers come
+ * from differs.
+ */
+import type { KubeObject } from "../admission/types.js";
+import type { FlagSource, MemoryClusterView } from "../kube/memory.js";
+import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../kube/view.js";
+import { LruCache } from "../pki/cache.js";
+import { KubeReadError, type KubeReader, paginate } from "./kube.js";
+
+/** The label the apiserver puts on every Namespace (and webhook selectors use). */
+const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+/** A Secret object (`data`, with `stringData` merged as the apiserver does) for a view. */
+export function secretObject(object: KubeObject, namespace: string): SecretObject {
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(record(object.data))) if (typeof v === "string") data[k] = v;
+  for (const [k, v] of Object.entries(record(object.stringData))) {
+    if (typeof v === "string") data[k] = Buffer.from(v, "utf8").toString("base64");
+  }
+  return {
+    namespace,
+    name: object.metadata?.name ?? "",
+    ...(object.metadata?.labels ? { labels: object.metadata.labels } : {}),
+    data,
+  };
+}
+
+/** A ConfigMap object for a view. */
+export function configMapObject(object: KubeObject, namespace: string): ConfigMapObject {
+  const strings = (value: unknown): Record<string, string> =>
+    Object.fromEntries(
+      Object.entries(record(value)).filter((e): e is [string, string] => typeof e[1] === "string"),
+    );
+  return {
+    namespace,
+    name: object.metadata?.name ?? "",
+    ...(object.metadata?.labels ? { labels: object.metadata.labels } : {}),
+    data: strings(object.data),
+    binaryData: strings(object.binaryData),
+  };
+}
+
+/** A Namespace's labels, with the name label the apiserver always sets. */
+export function namespaceLabelsOf(object: KubeObject): Record<string, string> {
+  const name = object.metadata?.name ?? "";
+  return { ...(object.metadata?.labels ?? {}), [NAMESPACE_NAME_LABEL]: name };
+}
+
+/**
+ * The live cluster, read on demand: Secrets and ConfigMaps are fetched with a GET when a
+ * decision asks (cached for the run, bounded), while namespace labels and the feature-flag
+ * ConfigMap must be loaded first (`loadNamespaces`, `loadFlags`) because the ClusterView asks
+ * for them synchronously. Failed lookups are remembered in `errors`: a command reports them
+ * and exits 2, whatever the verdicts.
+ */
+export class LiveClusterView implements ClusterView {
+  private readonly namespaces = new Map<string, Record<string, string> | null>();
+  private flags: Record<string, string> | undefined;
+  private readonly lookups = new LruCache<Promise<Lookup<SecretObject | ConfigMapObject>>>(
+    4096,
+    64 * 1024 * 1024,
+  );
+  /** Lookups the API could not answer (`Secret ns/name: HTTP 403`), in order. */
+  readonly errors: string[] = [];
+
+  constructor(
+    private readonly reader: KubeReader,
+    private readonly flagSource: FlagSource,
+  ) {}
+
+  /** Reads the labels of these namespaces (GET each), or of all of them (paginated LIST). */
+  async loadNamespaces(names: Iterable<string> | "all", pageSize = 500): Promise<void> {
+    if (names === "all") {
+      for await (const ns of paginate((page) => this.reader.listNamespaces(page), pageSize)) {
+        this.namespaces.set(ns.metadata?.name ?? "", namespaceLabelsOf(ns));
+      }
+      return;
+    }
+    for (const name of names) {
+      if (this.namespaces.has(name)) continue;
+      const ns = await this.reader.getNamespace(name);
+      this.namespaces.set(name, ns === undefined ? null : namespaceLabelsOf(ns));
+    }
+  }
+
+  /** Reads the feature-flag ConfigMap (absent: every flag is off). */
+  async loadFlags(): Promise<void> {
+    const cm = await this.reader.getConfigMap(this.flagSource.namespace, this.flagSource.name);
+    this.flags =
+      cm === undefined ? {} : (configMapObject(cm, this.flagSource.namespace).data ?? {});
+  }
+
+  getSecret(namespace: string, name: string): Promise<Lookup<SecretObject>> {
+    return this.lookup("Secret", namespace, name, () =>
+      this.reader.getSecret(namespace, name),
+    ) as Promise<Lookup<SecretObject>>;
+  }
+
+  getConfigMap(namespace: string, name: string): Promise<Lookup<ConfigMapObject>> {
+    return this.lookup("ConfigMap", namespace, name, () =>
+      this.reader.getConfigMap(namespace, name),
+    ) as Promise<Lookup<ConfigMapObject>>;
+  }
+
+  namespaceLabels(name: string): Record<string, string> | undefined {
+    return this.namespaces.get(name) ?? undefined;
+  }
+
+  featureFlag(name: string): boolean {
+    return this.flags?.[name] === "true";
+  }
+
+  private lookup(
+    kind: "Secret" | "ConfigMap",
+    namespace: string,
+    name: string,
+    get: () => Promise<KubeObject | undefined>,
+  ): Promise<Lookup<SecretObject | ConfigMapObject>> {
+    const key = `${kind}/${namespace}/${name}`;
+    const cached = this.lookups.get(key);
+    if (cached !== undefined) return cached;
+    const pending = get().then(
+      (object): Lookup<SecretObject | ConfigMapObject> =>
+        object === undefined
+          ? { found: false }
+          : {
+              found: true,
+              object:
+                kind === "Secret"
+                  ? secretObject(object, namespace)
+                  : configMapObject(object, namespace),
+            },
+      (error: unknown): Lookup<SecretObject | ConfigMapObject> => {
+        const reason = error instanceof KubeReadError ? error.message : String(error);
+        this.errors.push(`${kind} ${namespace}/${name}: ${reason}`);
+        return { found: false, unavailable: reason };
+      },
+    );
+    this.lookups.set(key, pending, 1024);
+    return pending;
+  }
+}
+
+/** How the layered view answers what neither the input nor the cluster knows. */
+export interface LayeredViewOptions {
+  readonly input: MemoryClusterView;
+  /** Whether the input holds the flag ConfigMap (then it alone decides the flags). */
+  readonly inputHasFlags: boolean;
+  readonly cluster: LiveClusterView | undefined;
+  /** `--feature-flag NAME=VALUE`: wins over the input and the cluster. */
+  readonly flagOverrides: ReadonlyMap<string, boolean>;
+  /** Labels for a namespace found nowhere (`undefined`: unknown, as the webhook's cache says). */
+  readonly unknownNamespace: (name: string) => Record<string, string> | undefined;
+  /** A ConfigMap found nowhere (e.g. `inject --ca-bundle`), or undefined. */
+  readonly fallbackConfigMap?: (namespace: string, name: string) => ConfigMapObject | undefined;
+}
+
+/** The input first, then the cluster (if any), then the fallbacks. */
+export function layeredView(options: LayeredViewOptions): ClusterView {
+  const { input, cluster } = options;
+  return {
+    getSecret: async (namespace, name) => {
+      const local = await input.getSecret(namespace, name);
+      if (local.found || cluster === undefined) return local;
+      return cluster.getSecret(namespace, name);
+    },
+    getConfigMap: async (namespace, name) => {
+      const local = await input.getConfigMap(namespace, name);
+      if (local.found) return local;
+      const remote = cluster === undefined ? local : await cluster.getConfigMap(namespace, name);
+      if (remote.found || remote.unavailable !== undefined) return remote;
+      const fallback = options.fallbackConfigMap?.(namespace, name);
+      return fallback === undefined ? remote : { found: true, object: fallback };
+    },
+    namespaceLabels: (name) =>
+      input.namespaceLabels(name) ??
+      cluster?.namespaceLabels(name) ??
+      options.unknownNamespace(name),
+    featureFlag: (name) => {
+      const override = options.flagOverrides.get(name);
+      if (override !== undefined) return override;
+      if (options.inputHasFlags || cluster === undefined) return input.featureFlag(name);
+      return cluster.featureFlag(name);
+    },
+  };
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
