@@ -140,7 +140,7 @@ async function checkReference(
         now: ctx.now,
         expiringWithinDays: ctx.settings.expiringWithinDays,
       });
-      collect(analysis, spec.inline, undefined, `${spec.inline}:`, errors, warnings);
+      collect(analysis, spec.inline, undefined, "", errors, warnings);
     }
     return { errors, warnings };
   }
@@ -236,10 +236,10 @@ async function checkReference(
       else warnings.push(`${namePath}: ${text}`);
       return { errors, warnings };
     }
-    const text = `Secret "${name}" not found in namespace "${secretNamespace}"`;
+    const text = `Secret "${name}" not found in "${secretNamespace}"`;
     if (ctx.settings.missingSecret === "deny")
       errors.push(fieldError("NotFound", namePath, name, text));
-    else warnings.push(`${namePath}: ${text}; the CA is not trusted until it exists`);
+    else warnings.push(`${namePath}: ${text}; CA not trusted until it exists`);
     return { errors, warnings };
   }
   const at = keyPath ?? namePath;
@@ -253,7 +253,7 @@ function checkLabelledSecret(rule: LabelledSecretRule, ctx: Context): Outcome {
   const namespace = ctx.object.metadata?.namespace ?? ctx.request.namespace ?? "";
   if (namespace !== ctx.settings.systemNamespace) {
     warnings.push(
-      `label ${rule.label}=${rule.value} has no effect in namespace "${namespace}": ${rule.purpose} (${ctx.settings.systemNamespace})`,
+      `label ${rule.label} is ignored in namespace "${namespace}"; only "${ctx.settings.systemNamespace}" is read`,
     );
     return { errors, warnings };
   }
@@ -298,13 +298,13 @@ function checkSecretData(
     const encoded = data[k];
     if (encoded === undefined) {
       const present = Object.keys(data).sort();
+      const detail = `${where} has no key "${k}"${present.length > 0 ? ` (keys: ${present.slice(0, 8).join(", ")})` : " (no data)"}`;
+      // A key named in the object (`secretKeyRef.key`) is the value not found; a fixed key
+      // (kcp's tls.crt) makes the Secret named by the object invalid.
       errors.push(
-        fieldError(
-          "NotFound",
-          pathOf(undefined),
-          k,
-          `${where} has no key "${k}"${present.length > 0 ? ` (keys: ${present.slice(0, 8).join(", ")})` : " (no data)"}`,
-        ),
+        keys.mode === "field"
+          ? fieldError("NotFound", pathOf(undefined), k, detail)
+          : fieldError("Invalid", pathOf(undefined), name, detail),
       );
       return;
     }
@@ -358,7 +358,12 @@ function collect(
   const hard = analysis.findings.filter((f) => f.severity === "error");
   if (hard.length > 0) {
     errors.push(
-      fieldError("Invalid", path, value, `${where} ${hard.map((f) => f.message).join("; ")}`),
+      fieldError(
+        "Invalid",
+        path,
+        value,
+        `${where ? `${where} ` : ""}${hard.map((f) => f.message).join("; ")}`,
+      ),
     );
   }
   for (const f of analysis.findings)

@@ -165,12 +165,43 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** See {@link handleInterrupts}. */
+let interruptHandler: ((signal: NodeJS.Signals) => void) | undefined;
+let interruptForceAfterMs = 1_000;
+let interruptedAt: number | undefined;
+
+/**
+ * Lets a long-running owner (`npm run demo`) answer SIGINT/SIGTERM/SIGHUP itself, to stop its
+ * children gracefully and say so, instead of the immediate kill below. Only the first signal
+ * goes to `handler`. A signal within `forceAfterMs` of it is the same Ctrl-C delivered twice
+ * (the terminal signals the whole foreground group and npm forwards it again) and is ignored;
+ * a later one (a second Ctrl-C) kills everything at once and exits. The `exit` hook still
+ * reaps whatever is left when the process ends, however it ends.
+ */
+export function handleInterrupts(
+  handler: (signal: NodeJS.Signals) => void,
+  forceAfterMs = 1_000,
+): void {
+  installExitHooks();
+  interruptHandler = handler;
+  interruptForceAfterMs = forceAfterMs;
+}
+
 function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   process.on("exit", reapEverything);
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
+      if (interruptHandler !== undefined) {
+        const now = Date.now();
+        if (interruptedAt === undefined) {
+          interruptedAt = now;
+          interruptHandler(signal);
+          return;
+        }
+        if (now - interruptedAt < interruptForceAfterMs) return;
+      }
       reapEverything();
       // Someone else (vitest) may also listen and exit with its own code; if nobody does,
       // behave like the default handler would.

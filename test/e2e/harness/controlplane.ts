@@ -10,7 +10,16 @@
  * (namespaces.ts creates one).
  */
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -34,6 +43,12 @@ export interface KubectlOptions {
   allowFail?: boolean;
   /** Kill kubectl after this long (default 60 s). */
   timeoutMs?: number;
+  /**
+   * One stream for stdout and stderr, in the order kubectl wrote them (as a terminal shows a
+   * `Warning:` line before the `created` line it belongs to); returned as `stdout`, and
+   * `stderr` is then empty. For showing output to people; tests keep the two apart.
+   */
+  combined?: boolean;
 }
 
 /** What a kubectl invocation printed and returned. */
@@ -362,7 +377,7 @@ function controlPlaneClient(
   };
 
   const kubectl = (args: readonly string[], options: KubectlOptions = {}) =>
-    runKubectl(kubectlPath, args, env, options);
+    runKubectl(kubectlPath, args, env, options, info.dir);
 
   const request = (method: string, path: string, body?: unknown): Promise<ApiResponse> =>
     new Promise((resolve, reject) => {
@@ -425,37 +440,61 @@ function runKubectl(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   options: KubectlOptions,
+  scratchDir: string,
 ): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(kubectlPath, [...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    // Combined output: both descriptors on one file, so the order is kubectl's own (two pipes
+    // would be read in whatever order the event loop sees them).
+    const combinedPath = options.combined
+      ? join(scratchDir, `kubectl-${randomBytes(6).toString("hex")}.out`)
+      : undefined;
+    const combinedFd = combinedPath === undefined ? undefined : openSync(combinedPath, "w");
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(kubectlPath, [...args], {
+        env,
+        stdio: ["pipe", combinedFd ?? "pipe", combinedFd ?? "pipe"],
+      });
+    } finally {
+      if (combinedFd !== undefined) closeSync(combinedFd); // kubectl holds its own copy
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+    child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => err.push(chunk));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+    const takeCombined = (): string => {
+      if (combinedPath === undefined) return "";
+      try {
+        return readFileSync(combinedPath, "utf8");
+      } finally {
+        rmSync(combinedPath, { force: true });
+      }
+    };
     child.once("error", (error) => {
       clearTimeout(timer);
+      takeCombined();
       reject(error);
     });
     child.once("close", (code, signal) => {
       clearTimeout(timer);
       const result: KubectlResult = {
         code: code ?? (signal === null ? -1 : 128),
-        stdout: Buffer.concat(out).toString("utf8"),
+        stdout: combinedPath === undefined ? Buffer.concat(out).toString("utf8") : takeCombined(),
         stderr: Buffer.concat(err).toString("utf8"),
       };
       if (result.code !== 0 && options.allowFail !== true) {
         reject(
           new Error(
-            `kubectl ${args.join(" ")} exited ${result.code}${signal ? ` (${signal})` : ""}: ${result.stderr.trim()}`,
+            `kubectl ${args.join(" ")} exited ${result.code}${signal ? ` (${signal})` : ""}: ${(result.stderr || result.stdout).trim()}`,
           ),
         );
       } else {
         resolve(result);
       }
     });
-    child.stdin.on("error", () => {}); // kubectl may exit before reading all input
-    child.stdin.end(options.input ?? "");
+    child.stdin?.on("error", () => {}); // kubectl may exit before reading all input
+    child.stdin?.end(options.input ?? "");
   });
 }
 

@@ -4,11 +4,11 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ControlPlane } from "./controlplane.js";
+import { REPO_ROOT } from "./paths.js";
 
-/** test/e2e/crds. */
-export const CRD_DIR = fileURLToPath(new URL("../crds/", import.meta.url));
+/** test/e2e/crds (in the repository, also when the harness runs compiled). */
+export const CRD_DIR = join(REPO_ROOT, "test", "e2e", "crds");
 
 /** Applies every CRD in `dir` and waits until each one is `Established`. */
 export async function installCrds(cp: ControlPlane, dir = CRD_DIR): Promise<string[]> {

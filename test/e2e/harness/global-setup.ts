@@ -3,53 +3,18 @@
  * takes seconds on 2 cores), with the CRDs installed, handed to the test workers through
  * `provide("controlPlane", ...)` (read it with `useControlPlane()` from context.ts).
  *
- * Binaries: `CA_TRUST_WEBHOOK_K8S_BIN` if set, else `scripts/build-controlplane.sh` (cached;
- * a cold build streams its progress here and takes minutes).
+ * Binaries: see binaries.ts (`CA_TRUST_WEBHOOK_K8S_BIN`, else `scripts/build-controlplane.sh`,
+ * cached; a cold build streams its progress here and takes minutes).
  */
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
+import { resolveBinaries } from "./binaries.js";
 import { killTrackedGroups, reapOrphans } from "./children.js";
 import { startControlPlane } from "./controlplane.js";
 import { installCrds } from "./crds.js";
 import { serveControl } from "./remote.js";
 
-const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-
 function log(message: string): void {
   process.stderr.write(`[e2e] ${message}\n`);
-}
-
-/** The directory holding etcd, kube-apiserver and kubectl; builds them if needed. */
-export async function resolveBinaries(): Promise<string> {
-  const fromEnv = process.env.CA_TRUST_WEBHOOK_K8S_BIN;
-  if (fromEnv !== undefined && fromEnv !== "") {
-    for (const name of ["etcd", "kube-apiserver", "kubectl"]) {
-      if (!existsSync(join(fromEnv, name))) {
-        throw new Error(`CA_TRUST_WEBHOOK_K8S_BIN=${fromEnv} has no ${name}`);
-      }
-    }
-    return fromEnv;
-  }
-  const script = join(REPO_ROOT, "scripts", "build-controlplane.sh");
-  return new Promise((resolve, reject) => {
-    // stderr (progress of a cold build) streams straight to the terminal.
-    const child = spawn("bash", [script], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
-    const chunks: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      const lines = Buffer.concat(chunks).toString("utf8").trim().split("\n");
-      const dir = lines[lines.length - 1]?.trim() ?? "";
-      if (code !== 0 || dir === "") {
-        reject(new Error(`${script} exited ${code}; it builds the control plane (needs Go)`));
-      } else {
-        resolve(dir);
-      }
-    });
-  });
 }
 
 /** Starts the shared control plane; the returned function tears it down. */

@@ -10,7 +10,6 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import {
   type ChildExit,
@@ -23,6 +22,7 @@ import {
 import type { ControlPlane } from "./controlplane.js";
 import { restrictedPod, secret, toYaml } from "./manifests.js";
 import { uniqueName } from "./namespaces.js";
+import { REPO_ROOT } from "./paths.js";
 import { createWebhookPki, type WebhookPki } from "./pki.js";
 import { pollUntil } from "./poll.js";
 import { freePorts } from "./ports.js";
@@ -30,8 +30,7 @@ import { reportGroup } from "./remote.js";
 
 /** The built CLI (`npm run build`); `CA_TRUST_WEBHOOK_SERVER_ENTRY` overrides it. */
 export const SERVER_ENTRY =
-  process.env.CA_TRUST_WEBHOOK_SERVER_ENTRY ||
-  fileURLToPath(new URL("../../../dist/src/main.js", import.meta.url));
+  process.env.CA_TRUST_WEBHOOK_SERVER_ENTRY || join(REPO_ROOT, "dist", "src", "main.js");
 
 /** The Prometheus counter our server increments once per AdmissionReview. */
 export const REQUESTS_METRIC = "ca_trust_webhook_admission_requests_total";
@@ -94,6 +93,8 @@ export interface WebhookServer {
   pid: number;
   /** Resolves when the process has exited. */
   exited: Promise<ChildExit>;
+  /** The file the server writes its stdout and stderr to (removed by `stop`). */
+  logPath: string;
   /** Everything the server wrote to stdout and stderr so far (also after stop). */
   logs(): string;
   /** The per-review JSON log lines. */
@@ -173,6 +174,7 @@ export async function startWebhook(
     pki,
     pid: child.pid,
     exited: child.exited,
+    logPath,
     logs,
     reviews: () => reviewLines(logs()),
     metrics: async () => parseMetrics(await (await fetch(`${healthUrl}/metrics`)).text()),
@@ -300,6 +302,12 @@ export interface LabelSelector {
 export interface RegisterWebhooksOptions {
   /** Base URL of the server, e.g. `WebhookServer.url`; `/validate` and `/mutate` are appended. */
   url: string;
+  /**
+   * Name of both configurations; the webhooks are `<name>.validate.ca-trust.dev` and
+   * `<name>.mutate.ca-trust.dev` (kubectl prints it in every denial). Default: a unique
+   * `ca-trust-e2e-<random>`, so that apiserver metrics of two registrations never mix.
+   */
+  name?: string;
   /** PEM of the CA that signed the server's certificate (`WebhookServer.caPem`). */
   caBundle: string;
   /** Default `Fail`. */
@@ -369,7 +377,7 @@ export async function registerWebhooks(
   cp: ControlPlane,
   options: RegisterWebhooksOptions,
 ): Promise<WebhookRegistration> {
-  const configurationName = uniqueName("ca-trust-e2e");
+  const configurationName = options.name ?? uniqueName("ca-trust-e2e");
   const validatingWebhookName = `${configurationName}.validate.ca-trust.dev`;
   const mutatingWebhookName = `${configurationName}.mutate.ca-trust.dev`;
   const validating = options.validating ?? true;

@@ -317,7 +317,8 @@ const scenarios: Scenario[] = [
     object: () => plane("DataPlane", { secretKeyRef: { name: "later", key: "ca.crt" } }, "acme"),
     expect: {
       decision: "allow",
-      warning: /secretKeyRef\.name: Secret "later" not found in namespace "acme"/,
+      warning:
+        /secretKeyRef\.name: Secret "later" not found in "acme"; CA not trusted until it exists/,
     },
   },
   {
@@ -417,7 +418,7 @@ const scenarios: Scenario[] = [
       expect: {
         decision: "deny",
         message:
-          /spec\.clientCABundleRef\.name: Not found: "tls\.crt": Secret acme\/only-ca-crt has no key "tls\.crt"/,
+          /spec\.clientCABundleRef\.name: Invalid value: "only-ca-crt": Secret acme\/only-ca-crt has no key "tls\.crt"/,
       },
     },
     {
@@ -472,7 +473,7 @@ const scenarios: Scenario[] = [
     object: () => connector("missing"),
     expect: {
       decision: "allow",
-      warning: /spec\.caCertSecretRef\.name: Secret "missing" not found/,
+      warning: /spec\.caCertSecretRef\.name: Secret "missing" not found in "acme"/,
     },
   },
   {
@@ -541,7 +542,11 @@ const scenarios: Scenario[] = [
     group: "",
     kind: "Secret",
     object: () => globalSecret("team-a", { "ca.crt": b64("garbage") }),
-    expect: { decision: "allow", warning: /has no effect in namespace "team-a"/ },
+    expect: {
+      decision: "allow",
+      warning:
+        /label connectors\.cpaas\.io\/ca-cert is ignored in namespace "team-a"; only "connectors-system" is read/,
+    },
   },
   {
     name: "an unlabelled Secret is allowed untouched",

@@ -1,0 +1,404 @@
+/**
+ * `npm run demo`: a real local control plane (etcd + kube-apiserver, built once by
+ * scripts/build-controlplane.sh), our webhook (the built CLI as a child process) registered
+ * with it, and every example in examples/ applied with the real kubectl, printing what kubectl
+ * answered: `Warning:` lines, `admission webhook "..." denied the request: ...` errors and all.
+ * Then it keeps running so the reader can try things, until Ctrl-C (`--once`: it stops at the
+ * end and exits 0).
+ *
+ * The demo is a list of sections (`SECTIONS`), one function each. A new family of examples
+ * (injection, once `POST /mutate` injects) is one more function that calls `applyExamples`
+ * with its directory, added to that list.
+ */
+import { join, relative } from "node:path";
+import { resolveBinaries } from "../test/e2e/harness/binaries.js";
+import { handleInterrupts, reapOrphans } from "../test/e2e/harness/children.js";
+import {
+  type KubectlResult,
+  type OwnedControlPlane,
+  startControlPlane,
+} from "../test/e2e/harness/controlplane.js";
+import { installCrds } from "../test/e2e/harness/crds.js";
+import {
+  exampleComment,
+  exampleFiles,
+  exampleObjects,
+  examplePath,
+} from "../test/e2e/harness/examples.js";
+import { toYaml } from "../test/e2e/harness/manifests.js";
+import { INJECT_ENABLED } from "../test/e2e/harness/namespaces.js";
+import { EXAMPLES_DIR, REPO_ROOT } from "../test/e2e/harness/paths.js";
+import { pollUntil } from "../test/e2e/harness/poll.js";
+import { applyVerdict, summarizeVerdict } from "../test/e2e/harness/verdicts.js";
+import {
+  metricSum,
+  registerWebhooks,
+  startWebhook,
+  type WebhookServer,
+  waitForWebhookCalled,
+} from "../test/e2e/harness/webhook.js";
+
+/** What every section works with. */
+interface Demo {
+  cp: OwnedControlPlane;
+  server: WebhookServer;
+  /** Files applied so far (relative to examples/) and the one-line verdict of each. */
+  verdicts: Map<string, string>;
+}
+
+/** One part of the demo, printed under its own banner. */
+interface Section {
+  title: string;
+  run(demo: Demo): Promise<void>;
+}
+
+/** The flag ConfigMap of the Connectors system (examples/connectors/connectors-config.yaml). */
+const FLAG = {
+  namespace: "connectors-system",
+  name: "connectors-config",
+  key: "enable-custom-ca-certs",
+} as const;
+
+/** The Connector the feature-flag section applies with the flag off (denied while it is on). */
+const FLAG_EXAMPLE = "connectors/broken-pem-connector.yaml";
+
+/** The example the dry-run section sends (a denial, so nothing of it is stored either way). */
+const DRY_RUN_EXAMPLE = "openchoreo/invalid-cross-namespace-workflowplane.yaml";
+
+const SECTIONS: readonly Section[] = [
+  {
+    title: "Namespaces and the Connectors feature flag",
+    run: async (demo) => {
+      await applyExamples(demo, [
+        "namespaces.yaml",
+        "injection/namespace.yaml",
+        "connectors/connectors-config.yaml",
+      ]);
+      // The webhook watches the flag ConfigMap; wait until its cache holds it, so the
+      // Connector verdicts below are the flag-on ones.
+      await pollUntil(
+        async () =>
+          metricSum(await demo.server.metrics(), "ca_trust_webhook_cache_objects", {
+            cache: "flag-configmap",
+          }) === 1
+            ? true
+            : undefined,
+        { what: "the webhook's flag ConfigMap cache", timeoutMs: 10_000 },
+      );
+    },
+  },
+  {
+    title: "Connectors (connectors.alauda.io) and their global CA Secrets",
+    run: (demo) =>
+      applyExamples(
+        demo,
+        familyOrder("connectors", [
+          "connectors/global-ca-secret.yaml",
+          "connectors/global-ca-secret-outside-system-namespace.yaml",
+          "connectors/global-ca-secret-broken-pem.yaml",
+          "connectors/global-ca-secret-with-private-key.yaml",
+          "connectors/valid-connector.yaml",
+          "connectors/missing-secret-connector.yaml",
+          "connectors/invalid-pem-connector.yaml",
+          "connectors/broken-pem-connector.yaml",
+          "connectors/invalid-cross-namespace-connector.yaml",
+        ]),
+      ),
+  },
+  {
+    title: "OpenChoreo planes (openchoreo.dev, core.openchoreo.dev)",
+    run: (demo) =>
+      applyExamples(
+        demo,
+        familyOrder("openchoreo", [
+          "openchoreo/valid-dataplane.yaml",
+          "openchoreo/legacy-buildplane-secretref.yaml",
+          "openchoreo/valid-clusterdataplane-inline.yaml",
+          "openchoreo/valid-clusterworkflowplane.yaml",
+          "openchoreo/invalid-cross-namespace-workflowplane.yaml",
+          "openchoreo/invalid-observabilityplane-not-pem.yaml",
+          "openchoreo/invalid-clusterdataplane-no-namespace.yaml",
+          "openchoreo/invalid-dataplane-value-and-ref.yaml",
+        ]),
+      ),
+  },
+  {
+    title: "kcp operator (operator.kcp.io)",
+    run: (demo) =>
+      applyExamples(
+        demo,
+        familyOrder("kcp", [
+          "kcp/valid-frontproxy.yaml",
+          "kcp/valid-rootshard.yaml",
+          "kcp/invalid-shard-missing-tls-crt.yaml",
+        ]),
+      ),
+  },
+  {
+    title: "Server-side dry run: the same verdict, nothing stored",
+    run: async (demo) => {
+      note(`${DRY_RUN_EXAMPLE} again, with --dry-run=server:`);
+      await kubectlShown(demo, ["apply", "--dry-run=server", "-f", exampleArg(DRY_RUN_EXAMPLE)]);
+    },
+  },
+  { title: `Feature flag ${FLAG.key} off, then on again`, run: flipFeatureFlag },
+];
+
+/**
+ * The files of a family in the order given, then any other file of that family not listed
+ * (so that a new example is shown even before someone places it).
+ */
+function familyOrder(family: string, first: readonly string[]): string[] {
+  const rest = exampleFiles(family).filter((file) => !first.includes(file));
+  return [...first, ...rest];
+}
+
+/** Applies each example with kubectl, under a header saying what it shows and expects. */
+async function applyExamples(demo: Demo, files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    if (demo.verdicts.has(file)) continue; // applied in an earlier section
+    const { what, verdict } = exampleComment(file);
+    heading(file);
+    if (what) note(what);
+    if (verdict) note(`expected: ${verdict}`);
+    const result = await kubectlShown(demo, ["apply", "-f", exampleArg(file)]);
+    demo.verdicts.set(file, summarizeVerdict(applyVerdict(result)));
+  }
+}
+
+/**
+ * The feature flag is read at request time from a watched ConfigMap: turning it off makes a
+ * broken Connector acceptable (with a warning that its CA reference is ignored), without
+ * restarting the webhook. Afterwards the flag is on again and that Connector is removed, so the
+ * cluster is as examples/README.md describes it.
+ */
+async function flipFeatureFlag(demo: Demo): Promise<void> {
+  const connector = exampleObjects(FLAG_EXAMPLE).find((o) => o.kind === "Connector");
+  if (connector === undefined) throw new Error(`${FLAG_EXAMPLE} has no Connector`);
+  const metadata = connector.metadata as { name: string; namespace: string };
+  const setFlag = async (value: "true" | "false") => {
+    const patch = JSON.stringify({ data: { [FLAG.key]: value } });
+    await kubectlShown(demo, [
+      "patch",
+      "configmap",
+      FLAG.name,
+      "-n",
+      FLAG.namespace,
+      "--type=merge",
+      "-p",
+      patch,
+    ]);
+    const t0 = Date.now();
+    // Until the webhook's answer for the Connector changes (dry run: nothing is stored).
+    await pollUntil(
+      async () => {
+        const probe = await demo.cp.kubectl(["create", "--dry-run=server", "-f", "-"], {
+          input: toYaml(connector),
+          allowFail: true,
+        });
+        return (probe.code === 0) === (value === "false") ? true : undefined;
+      },
+      { what: `the webhook to see ${FLAG.key}=${value}`, timeoutMs: 30_000, intervalMs: 100 },
+    );
+    note(`the webhook saw the change after ${Date.now() - t0} ms (it watches the ConfigMap)`);
+  };
+
+  await setFlag("false");
+  heading(`${FLAG_EXAMPLE} with the flag off`);
+  await kubectlShown(demo, ["apply", "-f", exampleArg(FLAG_EXAMPLE)]);
+  await setFlag("true");
+  note("and remove the Connector the flag let through, so the cluster matches the examples:");
+  await kubectlShown(demo, [
+    "delete",
+    "connectors.connectors.alauda.io",
+    metadata.name,
+    "-n",
+    metadata.namespace,
+  ]);
+}
+
+/** An example as kubectl is given it: relative to the repository (the demo runs there). */
+function exampleArg(file: string): string {
+  return relative(REPO_ROOT, examplePath(file));
+}
+
+/** Prints `$ kubectl ...`, runs it and prints what it wrote, as a terminal would show it. */
+async function kubectlShown(demo: Demo, args: readonly string[]): Promise<KubectlResult> {
+  process.stdout.write(`${style("bold", `$ kubectl ${args.map(shellQuote).join(" ")}`)}\n`);
+  const result = await demo.cp.kubectl(args, { allowFail: true, combined: true });
+  process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
+  if (result.code !== 0) note(`(kubectl exited ${result.code})`);
+  return result;
+}
+
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+const COLOR = process.stdout.isTTY === true && !process.env.NO_COLOR;
+const CODES = { bold: [1, 22], dim: [2, 22], cyan: [36, 39], green: [32, 39], red: [31, 39] };
+
+function style(name: keyof typeof CODES, text: string): string {
+  const [on, off] = CODES[name];
+  return COLOR ? `\u001b[${on}m${text}\u001b[${off}m` : text;
+}
+
+function banner(title: string): void {
+  const line = "=".repeat(Math.max(title.length + 4, 72));
+  process.stdout.write(
+    `\n${style("cyan", line)}\n${style("bold", `  ${title}`)}\n${style("cyan", line)}\n`,
+  );
+}
+
+function heading(text: string): void {
+  process.stdout.write(`\n${style("bold", `--- ${text}`)}\n`);
+}
+
+function note(text: string): void {
+  process.stdout.write(`${style("dim", wrap(text, 100))}\n`);
+}
+
+/** Wraps prose at spaces (kubectl's own output is never wrapped: it is shown as is). */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  for (const paragraph of text.split("\n")) {
+    let line = "";
+    for (const word of paragraph.split(" ")) {
+      if (line !== "" && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line === "" ? word : `${line} ${word}`;
+      }
+    }
+    lines.push(line);
+  }
+  return lines.join("\n");
+}
+
+/** Prints one line per applied example: file and verdict, as read from kubectl's output. */
+function printSummary(demo: Demo): void {
+  banner("Summary: what kubectl answered for each example");
+  const width = Math.max(...[...demo.verdicts.keys()].map((f) => f.length));
+  for (const [file, verdict] of demo.verdicts) {
+    const colour = verdict.startsWith("denied")
+      ? "red"
+      : verdict.startsWith("refused")
+        ? "red"
+        : "green";
+    process.stdout.write(`  ${file.padEnd(width)}  ${style(colour, verdict)}\n`);
+  }
+  const skipped = exampleFiles().filter((file) => !demo.verdicts.has(file));
+  if (skipped.length > 0) note(`\nexamples no section applies yet: ${skipped.join(", ")}`);
+}
+
+function printTryIt(demo: Demo): void {
+  banner("Try it yourself");
+  const kubectl = join(demo.cp.binDir, "kubectl");
+  process.stdout.write(
+    [
+      "The control plane and the webhook keep running. In another terminal:",
+      "",
+      `  export KUBECONFIG=${demo.cp.kubeconfigPath}`,
+      `  export KUBECACHEDIR=${join(demo.cp.dir, "kube-cache")}`,
+      `  alias kubectl=${kubectl}`,
+      `  cd ${REPO_ROOT}`,
+      `  kubectl apply -f ${relative(REPO_ROOT, examplePath("openchoreo/invalid-dataplane-value-and-ref.yaml"))}`,
+      "",
+      `kubectl (built with the control plane): ${kubectl}`,
+      `kubeconfig:                             ${demo.cp.kubeconfigPath}`,
+      `webhook log (JSON, one line per review): ${demo.server.logPath}`,
+      `examples:                               ${EXAMPLES_DIR}`,
+      "",
+      "Press Ctrl-C to stop; everything started here is stopped and its temp files removed.",
+      "",
+    ].join("\n"),
+  );
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const once = argv.includes("--once");
+  process.chdir(REPO_ROOT);
+  let cp: OwnedControlPlane | undefined;
+  let server: WebhookServer | undefined;
+  let stopping: Promise<number> | undefined;
+
+  const stop = (code: number): Promise<number> => {
+    stopping ??= (async () => {
+      banner("Stopping");
+      if (server !== undefined) {
+        const exit = await server.stop(10_000);
+        note(`webhook stopped (exit code ${exit.code ?? exit.signal})`);
+      }
+      if (cp !== undefined) {
+        await cp.stop();
+        note(`kube-apiserver and etcd stopped, ${cp.dir} removed`);
+      }
+      return code;
+    })();
+    return stopping;
+  };
+  handleInterrupts((signal) => {
+    process.stdout.write(`\n${signal}: stopping (press Ctrl-C again to kill at once)\n`);
+    void stop(0).then((code) => process.exit(code));
+  });
+
+  try {
+    banner("ca-trust-webhook demo: a real kube-apiserver, the webhook, the examples");
+    for (const dir of reapOrphans())
+      note(`removed what a killed earlier demo or test left: ${dir}`);
+    note("control plane binaries (built once from the Go module proxy, then cached):");
+    const binDir = await resolveBinaries();
+    cp = await startControlPlane({ binDir, log: (message) => note(`  ${message}`) });
+    const crds = await installCrds(cp);
+    note(`${crds.length} CRDs installed and established`);
+    server = await startWebhook(cp);
+    note(`webhook ${server.url} ready (pid ${server.pid}; health, metrics on ${server.healthUrl})`);
+    const registration = await registerWebhooks(cp, {
+      name: "ca-trust-webhook",
+      url: server.url,
+      caBundle: server.caPem,
+      failurePolicy: "Fail",
+      // Pods of opted-in namespaces only; the injection section (to come) relies on this.
+      mutatingNamespaceSelector: { matchLabels: { ...INJECT_ENABLED } },
+    });
+    await waitForWebhookCalled(cp, server, { namespace: "default", registration });
+    note(
+      `registered: ValidatingWebhookConfiguration and MutatingWebhookConfiguration "${registration.configurationName}"`,
+    );
+
+    const demo: Demo = { cp, server, verdicts: new Map() };
+    const running = server;
+    void running.exited.then((exit) => {
+      if (stopping !== undefined) return;
+      process.stderr.write(`\nthe webhook exited unexpectedly: ${JSON.stringify(exit)}\n`);
+      void stop(1).then((code) => process.exit(code));
+    });
+    for (const section of SECTIONS) {
+      if (stopping !== undefined) return stopping;
+      banner(section.title);
+      await section.run(demo);
+    }
+    printSummary(demo);
+    if (stopping !== undefined) return stopping;
+    if (once) return stop(0);
+    printTryIt(demo);
+    // Keeps the event loop alive: the children are unref'd, and only a signal ends the demo.
+    setInterval(() => {}, 1 << 30);
+    return new Promise<number>(() => {});
+  } catch (error) {
+    if (stopping !== undefined) return stopping; // interrupted mid-way: not an error
+    process.stderr.write(
+      `\ndemo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return stop(1);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,52 @@
+/**
+ * The manifests in examples/ (examples/README.md): listing, parsing, and what their leading
+ * comment says. Shared by the e2e suite and `npm run demo`.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import type { Manifest } from "./manifests.js";
+import { EXAMPLES_DIR } from "./paths.js";
+
+/** Every example manifest, relative to examples/ (`connectors/valid-connector.yaml`), sorted. */
+export function exampleFiles(family?: string): string[] {
+  return readdirSync(EXAMPLES_DIR, { recursive: true, encoding: "utf8" })
+    .filter((path) => path.endsWith(".yaml"))
+    .filter((path) => family === undefined || path.startsWith(`${family}/`))
+    .sort();
+}
+
+/** Absolute path of an example given relative to examples/. */
+export function examplePath(file: string): string {
+  return join(EXAMPLES_DIR, file);
+}
+
+/** The objects of an example, in file order (empty documents skipped). */
+export function exampleObjects(file: string): Manifest[] {
+  return parseAllDocuments(readFileSync(examplePath(file), "utf8"))
+    .map((doc) => doc.toJS() as unknown)
+    .filter(
+      (value): value is Manifest =>
+        typeof value === "object" && value !== null && !Array.isArray(value),
+    );
+}
+
+/**
+ * The leading comment of an example, split at its `Verdict:` line: `what` it demonstrates and
+ * the `verdict` it claims, each joined into one line.
+ */
+export function exampleComment(file: string): { what: string; verdict: string } {
+  const lines: string[] = [];
+  for (const line of readFileSync(examplePath(file), "utf8").split("\n")) {
+    if (!line.startsWith("#")) break;
+    lines.push(line.replace(/^#\s?/, "").trim());
+  }
+  const at = lines.findIndex((line) => line.startsWith("Verdict:"));
+  const join = (part: string[]) => part.join(" ").replace(/\s+/g, " ").trim();
+  return at < 0
+    ? { what: join(lines), verdict: "" }
+    : {
+        what: join(lines.slice(0, at)),
+        verdict: join(lines.slice(at)).replace(/^Verdict:\s*/, ""),
+      };
+}
