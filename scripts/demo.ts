@@ -142,7 +142,45 @@ const SECTIONS: readonly Section[] = [
     },
   },
   { title: `Feature flag ${FLAG.key} off, then on again`, run: flipFeatureFlag },
+  {
+    title: "CA injection into opted-in Pods (PodSecurity restricted namespace)",
+    run: async (demo) => {
+      await applyExamples(
+        demo,
+        familyOrder("injection", [
+          "injection/ca-configmap.yaml",
+          "injection/pod.yaml",
+          "injection/pod-opt-out.yaml",
+          "injection/pod-without-configmap.yaml",
+        ]),
+      );
+      await showInjectedPod(demo, "injection/pod.yaml");
+    },
+  },
 ];
+
+/** Prints what the apiserver stored for an injected Pod: init container, mounts, env, hash. */
+async function showInjectedPod(demo: Demo, file: string): Promise<void> {
+  const pod = exampleObjects(file).find((o) => o.kind === "Pod");
+  const metadata = pod?.metadata as { name: string; namespace: string } | undefined;
+  if (metadata === undefined) return;
+  heading(`the stored Pod ${metadata.namespace}/${metadata.name}, as injected`);
+  const jsonpath = [
+    '{"annotation  ca-trust.dev/injected: "}{.metadata.annotations.ca-trust\\.dev/injected}{"\\n"}',
+    '{range .spec.initContainers[*]}{"initContainer "}{.name}{"  image "}{.image}{"  securityContext "}{.securityContext}{"\\n"}{end}',
+    '{range .spec.containers[*]}{"container     "}{.name}{"  mounts "}{.volumeMounts}{"\\n"}{"              env "}{.env}{"\\n"}{end}',
+    '{range .spec.volumes[*]}{"volume        "}{.name}{"  "}{.emptyDir}{.configMap}{"\\n"}{end}',
+  ].join("");
+  await kubectlShown(demo, [
+    "get",
+    "pod",
+    metadata.name,
+    "-n",
+    metadata.namespace,
+    "-o",
+    `jsonpath=${jsonpath}`,
+  ]);
+}
 
 /**
  * The files of a family in the order given, then any other file of that family not listed
@@ -359,7 +397,7 @@ async function main(argv: readonly string[]): Promise<number> {
       url: server.url,
       caBundle: server.caPem,
       failurePolicy: "Fail",
-      // Pods of opted-in namespaces only; the injection section (to come) relies on this.
+      // Pods of opted-in namespaces only (the server re-checks the labels itself).
       mutatingNamespaceSelector: { matchLabels: { ...INJECT_ENABLED } },
     });
     await waitForWebhookCalled(cp, server, { namespace: "default", registration });
