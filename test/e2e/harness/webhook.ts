@@ -162,6 +162,12 @@ export async function startWebhook(
     savedLogs ??= logs();
     await reportGroup(cp.control, "untrack", child.pid, "webhook");
     removeTempDir(dir);
+    // Every server's whole log is checked when it stops: no line may carry key material,
+    // certificates or base64 Secret data (the tests feed it real PEM and Secrets).
+    const leaks = secretLeaks(savedLogs);
+    if (leaks.length > 0) {
+      throw new Error(`webhook log leaks Secret or PEM data:\n${leaks.slice(0, 3).join("\n")}`);
+    }
     return exit;
   };
 
@@ -211,6 +217,19 @@ export async function startWebhook(
 }
 
 class Exited extends Error {}
+
+/**
+ * Log lines that carry a PEM armour line or a long base64 run (Secret `data` values, DER):
+ * what must never be logged. Hex digests (fingerprints, bundle hashes) are not base64 data.
+ */
+export function secretLeaks(logs: string): string[] {
+  return logs.split("\n").filter((line) => {
+    if (/-----(BEGIN|END) [A-Z0-9 ]+-----/.test(line)) return true;
+    const runs = line.match(/[A-Za-z0-9+/]{48,}={0,2}/g) ?? [];
+    // Random base64 mixes upper case, lower case and digits; a hex digest never does.
+    return runs.some((run) => /[A-Z]/.test(run) && /[a-z]/.test(run) && /\d/.test(run));
+  });
+}
 
 /**
  * The server reads `CA_TRUST_WEBHOOK_<NAME>` variables as configuration: none from the
