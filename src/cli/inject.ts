@@ -228,7 +228,9 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
       kind: manifest.object.kind ?? "",
       apiVersion: manifest.object.apiVersion ?? "",
       namespace,
-      name: manifest.object.metadata?.name ?? "",
+      name:
+        manifest.object.metadata?.name ||
+        `${manifest.object.metadata?.generateName ?? ""}(generated)`,
       file: manifest.source.name,
       line: manifest.line,
       injection: outcomeOf(decision, pod, view.namespaceLabels(namespace)),

@@ -9,8 +9,8 @@
  *
  * `latest` follows pod-security-admission as of Kubernetes 1.37: probe/lifecycle `host`
  * (1.34), the user-namespace (`hostUsers: false`) relaxations of runAsNonRoot, runAsUser and
- * baseline procMount (1.35), the sysctls allowed up to 1.37. An older apiserver's `latest` is
- * at most as strict, except that it lacks those relaxations.
+ * baseline procMount (1.35), the sysctls allowed up to 1.37. An older apiserver's `latest`
+ * differs in exactly those points (the e2e control plane, 1.33, agrees on everything else).
  *
  * Pure: plain JSON in (a Pod's metadata and spec, as on the wire), results out.
  */

@@ -20,9 +20,10 @@
  * Exit codes: 0 nothing found, 1 something found, 2 usage or API errors (the scan goes on past
  * an API error and reports what it could read).
  */
-import { createHash } from "node:crypto";
+
 import type { KubeObject } from "../admission/types.js";
 import { buildDecisions, policySettings } from "../decisions.js";
+import { bundleBytes, bundleDigest } from "../inject/decision.js";
 import { configMapNameFor, podOptIn } from "../inject/pod.js";
 import { INJECTED_ANNOTATION } from "../inject/settings.js";
 import type { Rule } from "../policy/rules.js";
@@ -180,13 +181,9 @@ async function scan(argv: readonly string[], io: CliIo): Promise<number> {
     if (digest === undefined) {
       digest = live.getConfigMap(ns, name).then((lookup) => {
         if (!lookup.found) return lookup.unavailable === undefined ? null : undefined;
-        const text = lookup.object.data?.[key];
-        const binary = lookup.object.binaryData?.[key];
-        if (text === undefined && binary === undefined) return null;
-        // The bytes the webhook hashes (inject/decision.ts): the text as UTF-8, else binaryData.
-        const bytes =
-          text !== undefined ? Buffer.from(text, "utf8") : Buffer.from(binary as string, "base64");
-        return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+        // The bytes and hash the webhook records (inject/decision.ts).
+        const bytes = bundleBytes(lookup.object, key);
+        return bytes === undefined ? null : `sha256:${bundleDigest(bytes)}`;
       });
       digests.set(id, digest);
     }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { AdmissionRequest, Decision } from "../admission/types.js";
-import type { ClusterView } from "../kube/view.js";
+import type { ClusterView, ConfigMapObject } from "../kube/view.js";
 import { analyseBundle } from "../pki/bundle.js";
 import { configMapNameFor, planPodPatch, podOptIn } from "./pod.js";
 import type { InjectionSettings } from "./settings.js";
@@ -77,13 +77,10 @@ export async function decideInjection(
       `the CA ${where} does not exist; create it with key "${key}" (the Pod would not start without it)`,
     );
   }
-  const text = lookup.object.data?.[key];
-  const binary = lookup.object.binaryData?.[key];
-  if (text === undefined && binary === undefined) {
+  const bytes = bundleBytes(lookup.object, key);
+  if (bytes === undefined) {
     return fail(policy, 422, "Invalid", `the CA ${where} has no key "${key}"`);
   }
-  const bytes =
-    text !== undefined ? Buffer.from(text, "utf8") : Buffer.from(binary as string, "base64");
   const analysis = analyseBundle(bytes, { now, expiringWithinDays: policy.expiringWithinDays });
   const findingWarnings = analysis.findings
     .filter((f) => f.severity === "warning")
@@ -98,7 +95,7 @@ export async function decideInjection(
     );
   }
 
-  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const sha256 = bundleDigest(bytes);
   const plan = planPodPatch(pod, policy.settings, { configMapName: choice.name, sha256 });
   if (plan.conflict !== undefined) return fail(policy, 422, "Invalid", plan.conflict);
   return {
@@ -107,6 +104,19 @@ export async function decideInjection(
     warnings: [...plan.warnings, ...findingWarnings],
     summary: `${plan.operations.length} operations, ${choice.name} sha256:${sha256.slice(0, 12)}`,
   };
+}
+
+/** The CA bundle's bytes: the key's text as UTF-8, else its binaryData; undefined if absent. */
+export function bundleBytes(configMap: ConfigMapObject, key: string): Buffer | undefined {
+  const text = configMap.data?.[key];
+  if (text !== undefined) return Buffer.from(text, "utf8");
+  const binary = configMap.binaryData?.[key];
+  return binary === undefined ? undefined : Buffer.from(binary, "base64");
+}
+
+/** Hex SHA-256 of the bundle: what `ca-trust.dev/injected: sha256:<hex>` records. */
+export function bundleDigest(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 function allow(warnings: string[] = []): Decision {
