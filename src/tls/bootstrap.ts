@@ -70,6 +70,8 @@ export interface SelfManagedOptions {
   readonly settings: RotationSettings;
   /** How often the Secret and the configurations are read (re-assertion latency). */
   readonly syncIntervalMs: number;
+  /** A sync still running after this long counts as failed; default max(10 s, 5 intervals). */
+  readonly syncTimeoutMs?: number;
   readonly minVersion: "TLSv1.2" | "TLSv1.3";
   /** Mutual TLS: PEM CA that client certificates must chain to. */
   readonly clientCa?: string;
@@ -131,6 +133,9 @@ export class SelfManagedCertificates implements CertificateSource {
   private lastError: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<SyncOutcome> | undefined;
+  /** Incremented per sync; a sync that is no longer the latest stops acting. */
+  private generation = 0;
+  private readonly syncTimeoutMs: number;
   private stopped = false;
 
   private constructor(
@@ -138,6 +143,7 @@ export class SelfManagedCertificates implements CertificateSource {
     private readonly serving: MemoryCertificate,
   ) {
     this.clock = options.clock ?? (() => new Date());
+    this.syncTimeoutMs = options.syncTimeoutMs ?? Math.max(10_000, 5 * options.syncIntervalMs);
     this.metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics);
   }
 
@@ -172,8 +178,8 @@ export class SelfManagedCertificates implements CertificateSource {
 
   /**
    * Readiness: a certificate from the Secret is served, its CA is in the caBundle of every
-   * webhook of every configuration, and the last sync is recent enough that a retirement of
-   * that CA would have been seen.
+   * webhook of every configuration, and the last sync is recent enough (within the retire
+   * delay) that a retirement of that CA would have been seen.
    */
   health(): { ok: boolean; reason?: string } {
     if (!this.servedFromSecret) {
@@ -185,8 +191,10 @@ export class SelfManagedCertificates implements CertificateSource {
     const now = this.clock();
     const served = this.serving.certificate();
     if (now > served.notAfter) return { ok: false, reason: "serving certificate expired" };
+    // Not read for a whole retire delay: the CA we serve may have been retired meanwhile, so
+    // "the caBundle holds our CA" can no longer be claimed.
     const staleAfter = Math.max(
-      this.options.settings.retireDelayMs / 2,
+      this.options.settings.retireDelayMs,
       3 * this.options.syncIntervalMs,
     );
     if (this.lastSuccess === undefined || now.getTime() - this.lastSuccess.getTime() > staleAfter) {
@@ -260,32 +268,62 @@ export class SelfManagedCertificates implements CertificateSource {
   private async syncOnce(): Promise<SyncOutcome> {
     const steps: RotationStep["action"][] = [];
     const bundleWrites: string[] = [];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.reconcile(steps, bundleWrites);
-        this.lastSuccess = this.clock();
-        this.lastError = undefined;
-        return { ok: true, steps, bundleWrites };
-      } catch (error) {
-        if (error instanceof StoreConflictError && attempt < MAX_ATTEMPTS) {
-          this.options.logger.debug(
-            { event: "conflict", what: error.message, attempt },
-            "certificate sync: another writer was first; re-reading",
+    // A request that never returns (a black-holed connection) must not stop the loop: after
+    // the deadline this sync counts as failed and a newer one may start; the old one can no
+    // longer serve or write a caBundle (generation check), and its Secret writes are
+    // conditional anyway.
+    const generation = ++this.generation;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`sync did not finish within ${this.syncTimeoutMs} ms`)),
+        this.syncTimeoutMs,
+      );
+      timer.unref();
+    });
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await Promise.race([this.reconcile(generation, steps, bundleWrites), deadline]);
+          this.lastSuccess = this.clock();
+          this.lastError = undefined;
+          return { ok: true, steps, bundleWrites };
+        } catch (error) {
+          if (error instanceof StoreConflictError && attempt < MAX_ATTEMPTS) {
+            this.options.logger.debug(
+              { event: "conflict", what: error.message, attempt },
+              "certificate sync: another writer was first; re-reading",
+            );
+            continue;
+          }
+          if (generation === this.generation) this.generation++; // supersede the stuck run
+          const message = describe(error);
+          this.metrics?.syncErrors.inc();
+          // Once per distinct error: a lasting outage must not log every sync interval.
+          const level = message === this.lastError ? "debug" : "warn";
+          this.lastError = message;
+          this.options.logger[level](
+            { event: "sync-failed", error: message, attempt },
+            "certificate sync failed; serving the last good certificate, retrying",
           );
-          continue;
+          return { ok: false, steps, bundleWrites, error: message };
         }
-        this.lastError = describe(error);
-        this.metrics?.syncErrors.inc();
-        this.options.logger.warn(
-          { event: "sync-failed", error: this.lastError, attempt },
-          "certificate sync failed; serving the last good certificate, retrying",
-        );
-        return { ok: false, steps, bundleWrites, error: this.lastError };
       }
+    } finally {
+      clearTimeout(timer);
     }
   }
 
-  private async reconcile(steps: RotationStep["action"][], bundleWrites: string[]): Promise<void> {
+  /** Throws when a newer sync has started: this one's view is no longer the latest. */
+  private current(generation: number): void {
+    if (generation !== this.generation) throw new Error("superseded by a newer sync");
+  }
+
+  private async reconcile(
+    generation: number,
+    steps: RotationStep["action"][],
+    bundleWrites: string[],
+  ): Promise<void> {
     const { options } = this;
     const now = this.clock();
 
@@ -311,6 +349,7 @@ export class SelfManagedCertificates implements CertificateSource {
         now,
         options.settings,
       );
+      this.current(generation);
       try {
         stored = await this.writeSecret(stored, certificateSetContent(next), step.action);
       } catch (error) {
@@ -344,6 +383,7 @@ export class SelfManagedCertificates implements CertificateSource {
     this.notePhase(set);
 
     // 3. Serve the Secret's certificate.
+    this.current(generation);
     this.serve(set);
 
     // 4. Write the caBundle wherever it differs.
@@ -363,6 +403,7 @@ export class SelfManagedCertificates implements CertificateSource {
         : snapshot.caBundles.every((b) => b === previousTarget)
           ? "rotation"
           : "reasserted";
+      this.current(generation);
       const written = await options.webhooks.setCaBundle(ref, snapshot, target);
       this.configurations.set(key(ref), written);
       this.held.add(key(ref));
@@ -388,7 +429,9 @@ export class SelfManagedCertificates implements CertificateSource {
     if (set.next !== undefined && set.nextPublishedAt === undefined) {
       const everywhere = fingerprintsEverywhere(after);
       if (everywhere === undefined || caFingerprintsOf(set).every((f) => everywhere.has(f))) {
-        const stamped: CertificateSet = { ...set, nextPublishedAt: now };
+        this.current(generation);
+        // Stamped now, not at the start of this sync: the delay runs from the confirmation.
+        const stamped: CertificateSet = { ...set, nextPublishedAt: this.clock() };
         stored = await this.writeSecret(stored, certificateSetContent(stamped), "publish-next-ca");
         const reread = readCertificateSet(stored);
         if (reread.ok) {
