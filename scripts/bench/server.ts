@@ -1,0 +1,104 @@
+/**
+ * The webhook under benchmark, as a child process of scripts/bench.ts (so that RSS and CPU
+ * are the server's alone). It builds the server exactly as `serve` does (buildServer +
+ * buildDecisions from a Config, the per-review log line at info level, process metrics), over
+ * HTTPS on 127.0.0.1, against either the warm in-memory cluster of fixtures.ts or, with a
+ * kubeconfig, the informer-backed KubeClusterView (the scale run). Protocol: probe.ts.
+ */
+import { pino } from "pino";
+import { loadServeConfig } from "../../src/config.js";
+import { buildDecisions } from "../../src/decisions.js";
+import { KubeClusterView, loadKubeConfig } from "../../src/kube/cluster.js";
+import type { ClusterView } from "../../src/kube/view.js";
+import { createLogger } from "../../src/observability/logger.js";
+import { createMetrics } from "../../src/observability/metrics.js";
+import { buildServer } from "../../src/server.js";
+import { benchClusterView } from "./fixtures.js";
+import { Probe, send, serveProbe, waitForStart } from "./probe.js";
+
+async function main(): Promise<void> {
+  const probe = new Probe();
+  const start = await waitForStart();
+  // Any path string does: certificate files are read only by main.ts.
+  const config = loadServeConfig(
+    ["--tls-cert-file", "bench.crt", "--tls-key-file", "bench.key", "--listen", "127.0.0.1:0"],
+    {},
+  );
+  // What `serve` logs (one line per review), written where it costs the same as stdout but
+  // does not flood the terminal.
+  const logger = createLogger(config.logLevel, pino.destination({ dest: "/dev/null", sync: true }));
+  let cluster: KubeClusterView | undefined;
+  let view: ClusterView;
+  let syncMs: number | undefined;
+  let rssAfterSyncMb: number | undefined;
+  let heapLiveMb: number | undefined;
+  const metrics = createMetrics({ cacheSizes: () => cluster?.sizes() ?? {} });
+  if (start.kubeconfig !== undefined) {
+    const kc = loadKubeConfig(start.kubeconfig, {});
+    if (kc === undefined) throw new Error(`cannot load ${start.kubeconfig}`);
+    // The options `serve` uses (src/main.ts): CA ConfigMaps and Namespaces watched.
+    cluster = new KubeClusterView(kc, {
+      flagConfigMap: { namespace: config.systemNamespace, name: config.flagConfigMap },
+      labelledSecrets: {
+        namespace: config.systemNamespace,
+        labelSelector: "connectors.cpaas.io/ca-cert=true",
+      },
+      caConfigMapName: config.injection.customCa.configMapName,
+      watchNamespaces: true,
+      lookupTtlMs: config.lookupTtlMs,
+      maxCachedLookups: 4096,
+      logger,
+    });
+    const t0 = performance.now();
+    await cluster.start();
+    syncMs = performance.now() - t0;
+    const health = cluster.health();
+    if (!health.ok) throw new Error(`cluster view did not sync: ${health.reason}`);
+    view = cluster;
+    rssAfterSyncMb = process.memoryUsage.rss() / 1048576;
+    // With --expose-gc (the scale run): what the caches keep, without the sync's garbage.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc !== undefined) {
+      gc();
+      heapLiveMb = process.memoryUsage().heapUsed / 1048576;
+    }
+  } else if (start.bundles !== undefined) {
+    view = benchClusterView(start.bundles);
+  } else {
+    throw new Error("start: neither bundles nor kubeconfig");
+  }
+  const app = buildServer(
+    {
+      https: { cert: start.tls.cert, key: start.tls.key, minVersion: "TLSv1.2" },
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    },
+    { logger, metrics, ...buildDecisions(config, view) },
+  );
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === "string") throw new Error("no TCP address");
+  serveProbe(
+    probe,
+    async () => {
+      await app.close();
+      await cluster?.stop();
+    },
+    start.profilePath,
+  );
+  probe.reset();
+  send({
+    type: "listening",
+    port: address.port,
+    ...(syncMs !== undefined ? { syncMs } : {}),
+    ...(rssAfterSyncMb !== undefined ? { rssAfterSyncMb } : {}),
+    ...(heapLiveMb !== undefined ? { heapLiveMb } : {}),
+    ...(cluster ? { cacheSizes: cluster.sizes() } : {}),
+  });
+}
+
+main().catch((error: unknown) => {
+  send({ type: "failed", message: error instanceof Error ? error.message : String(error) });
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 100).unref();
+});
