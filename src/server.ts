@@ -1,6 +1,6 @@
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./admission/review.js";
+import { depthExceeds, MAX_JSON_DEPTH } from "./admission/review.js";
 import { admissionRoutes, type Decide } from "./admission/routes.js";
 import { errors } from "./errors.js";
 import type { Logger } from "./observability/logger.js";
@@ -80,11 +80,12 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   fastify.removeContentTypeParser("text/plain");
   const parseJson = fastify.getDefaultJsonParser("error", "error");
   fastify.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
-    if (jsonDepthExceeds(body as string, MAX_JSON_DEPTH)) {
-      done(new errors.TOO_DEEP(MAX_JSON_DEPTH), undefined);
-      return;
-    }
-    parseJson(req, body as string, done);
+    parseJson(req, body as string, (error, value) => {
+      if (error) done(error, undefined);
+      else if (depthExceeds(value, MAX_JSON_DEPTH))
+        done(new errors.TOO_DEEP(MAX_JSON_DEPTH), undefined);
+      else done(null, value);
+    });
   });
 
   const commonNames = options.clientAuth?.commonNames ?? [];

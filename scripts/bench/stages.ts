@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import Fastify, { type FastifyRequest } from "fastify";
 import { pino } from "pino";
 import { respond } from "../../src/admission/response.js";
-import { decodeReview, jsonDepthExceeds, MAX_JSON_DEPTH } from "../../src/admission/review.js";
+import { decodeReview, depthExceeds, MAX_JSON_DEPTH } from "../../src/admission/review.js";
 import type { Decide } from "../../src/admission/routes.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 
@@ -59,7 +59,7 @@ export async function stageCosts(
     const used = process.cpuUsage(t0);
     stages[name] = Math.round(((used.user + used.system) / repeat) * 10) / 10;
   };
-  await measure("depth pre-scan (jsonDepthExceeds)", () => jsonDepthExceeds(body, MAX_JSON_DEPTH));
+  await measure("depth check (depthExceeds, on the parsed value)", () => depthExceeds(parsed, MAX_JSON_DEPTH));
   await measure("parse (Fastify's secure-json-parse)", parse);
   await measure("decodeReview", () => decodeReview(parsed));
   await measure("decision (buildDecisions)", () => decide(request, context));

@@ -16,23 +16,18 @@ import {
 export const MAX_JSON_DEPTH = 100;
 
 /**
- * Returns the maximum nesting depth of a JSON text, scanning once without recursion and
- * stopping as soon as `limit` is exceeded. Brackets inside strings do not count.
+ * Whether a parsed JSON value nests deeper than `limit` (an object or array is one level).
+ * Iterative, with an early exit, so a 1,000,000-level input costs nothing but its parse
+ * (JSON.parse itself handles that depth; the recursive walks after it would not).
  */
-export function jsonDepthExceeds(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) {
-      inString = true;
-    } else if (c === 123 /* { */ || c === 91 /* [ */) {
-      if (++depth > limit) return true;
-    } else if (c === 125 /* } */ || c === 93 /* ] */) {
-      depth--;
+export function depthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== "object") continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
     }
   }
   return false;
