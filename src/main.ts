@@ -9,7 +9,7 @@ import { processIo } from "./cli/io.js";
 import { runScan } from "./cli/scan.js";
 import { type Config, ConfigError, loadServeConfig, serveHelp } from "./config.js";
 import { buildDecisions, delayedView, unavailableView } from "./decisions.js";
-import { KubeClusterView, loadKubeConfig } from "./kube/cluster.js";
+import { clusterViewOptions, KubeClusterView, loadKubeConfig } from "./kube/cluster.js";
 import type { ClusterView } from "./kube/view.js";
 import { manifestsCommand } from "./manifests.js";
 import { createLogger } from "./observability/logger.js";
@@ -157,18 +157,7 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     view = unavailableView(reason);
     readiness.add("cluster", () => ({ ok: false, reason }));
   } else {
-    cluster = new KubeClusterView(kubeConfig, {
-      flagConfigMap: { namespace: config.systemNamespace, name: config.flagConfigMap },
-      labelledSecrets: {
-        namespace: config.systemNamespace,
-        labelSelector: "connectors.cpaas.io/ca-cert=true",
-      },
-      caConfigMapName: config.injection.customCa.configMapName,
-      watchNamespaces: true,
-      lookupTtlMs: config.lookupTtlMs,
-      maxCachedLookups: 4096,
-      logger,
-    });
+    cluster = new KubeClusterView(kubeConfig, clusterViewOptions(config, logger));
     view = cluster;
     const c = cluster;
     cacheSizes = () => c.sizes();

@@ -8,7 +8,7 @@
 import { pino } from "pino";
 import { loadServeConfig } from "../../src/config.js";
 import { buildDecisions } from "../../src/decisions.js";
-import { KubeClusterView, loadKubeConfig } from "../../src/kube/cluster.js";
+import { clusterViewOptions, KubeClusterView, loadKubeConfig } from "../../src/kube/cluster.js";
 import type { ClusterView } from "../../src/kube/view.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
@@ -37,18 +37,7 @@ async function main(): Promise<void> {
     const kc = loadKubeConfig(start.kubeconfig, {});
     if (kc === undefined) throw new Error(`cannot load ${start.kubeconfig}`);
     // The options `serve` uses (src/main.ts): CA ConfigMaps and Namespaces watched.
-    cluster = new KubeClusterView(kc, {
-      flagConfigMap: { namespace: config.systemNamespace, name: config.flagConfigMap },
-      labelledSecrets: {
-        namespace: config.systemNamespace,
-        labelSelector: "connectors.cpaas.io/ca-cert=true",
-      },
-      caConfigMapName: config.injection.customCa.configMapName,
-      watchNamespaces: true,
-      lookupTtlMs: config.lookupTtlMs,
-      maxCachedLookups: 4096,
-      logger,
-    });
+    cluster = new KubeClusterView(kc, clusterViewOptions(config, logger));
     const t0 = performance.now();
     await cluster.start();
     syncMs = performance.now() - t0;

@@ -9,9 +9,11 @@ import {
   ListWatch,
   type V1ConfigMap,
   type V1Namespace,
+  type V1ObjectMeta,
   type V1Secret,
   Watch,
 } from "@kubernetes/client-node";
+import type { Config } from "../config.js";
 import type { Logger } from "../observability/logger.js";
 import { LruCache } from "../pki/cache.js";
 import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "./view.js";
@@ -55,6 +57,8 @@ export interface KubeClusterViewOptions {
   labelledSecrets: { namespace: string; labelSelector: string } | undefined;
   /** The CA ConfigMap name watched in every namespace (injection); undefined: not watched. */
   caConfigMapName: string | undefined;
+  /** The key of the CA ConfigMap that is kept in the cache (the others are dropped). */
+  caConfigMapKey: string;
   /** Watch Namespaces' labels (injection opt-in). */
   watchNamespaces: boolean;
   /** How long a fetched Secret (or unwatched ConfigMap) is reused. */
@@ -62,6 +66,36 @@ export interface KubeClusterViewOptions {
   /** Most fetched objects kept. */
   maxCachedLookups: number;
   logger: Logger;
+}
+
+/** The view `serve` runs with: what it watches follows the configuration. */
+export function clusterViewOptions(config: Config, logger: Logger): KubeClusterViewOptions {
+  return {
+    flagConfigMap: { namespace: config.systemNamespace, name: config.flagConfigMap },
+    labelledSecrets: {
+      namespace: config.systemNamespace,
+      labelSelector: "connectors.cpaas.io/ca-cert=true",
+    },
+    caConfigMapName: config.injection.customCa.configMapName,
+    caConfigMapKey: config.injection.customCa.configMapKey,
+    watchNamespaces: true,
+    lookupTtlMs: config.lookupTtlMs,
+    maxCachedLookups: 4096,
+    logger,
+  };
+}
+
+/** Objects per LIST request while syncing. */
+const PAGE_SIZE = 500;
+
+/** Only what identifies an object (and lets ListWatch track resource versions). */
+function identity(metadata: V1ObjectMeta | undefined): V1ObjectMeta {
+  return {
+    name: metadata?.name,
+    namespace: metadata?.namespace,
+    resourceVersion: metadata?.resourceVersion,
+    ...(metadata?.labels ? { labels: metadata.labels } : {}),
+  } as V1ObjectMeta;
 }
 
 /** One informer's state: its objects and whether its list+watch is currently established. */
@@ -75,23 +109,60 @@ class Reflector<T extends KubernetesObject> {
 
   /**
    * The same selectors go to the list and to the watch: client-node's makeInformer drops the
-   * field selector from the watch, which would silently watch every object of the kind.
+   * field selector from the watch, which would silently watch every object of the kind. The
+   * list is paged (500 per request) so a large cluster never arrives as one huge response, and
+   * every object, listed or watched, is reduced by `project` to what the decisions read
+   * before the cache keeps it (bounded memory: 10,000 CA ConfigMaps hold only their key).
    */
   constructor(
     readonly name: string,
     kc: KubeConfig,
     path: string,
-    list: (selectors: {
+    list: (query: {
       labelSelector?: string;
       fieldSelector?: string;
+      limit: number;
+      _continue?: string;
     }) => Promise<KubernetesListObject<T>>,
     selectors: { labelSelector?: string; fieldSelector?: string },
     private readonly logger: Logger,
+    project: (object: T) => T = (object) => object,
   ) {
+    const pagedList = async (): Promise<KubernetesListObject<T>> => {
+      const items: T[] = [];
+      let page: KubernetesListObject<T>;
+      let token: string | undefined;
+      do {
+        page = await list({
+          ...selectors,
+          limit: PAGE_SIZE,
+          ...(token ? { _continue: token } : {}),
+        });
+        for (const item of page.items) items.push(project(item));
+        token = page.metadata?._continue || undefined;
+      } while (token !== undefined);
+      return { ...page, items };
+    };
+    const watch = new Watch(kc);
+    const projecting = {
+      watch: (
+        watchPath: string,
+        query: Record<string, string | number | boolean | undefined>,
+        callback: (phase: string, object: T, raw: unknown) => void,
+        done: (error: unknown) => void,
+      ) =>
+        watch.watch(
+          watchPath,
+          query,
+          (phase: string, object: T, raw: unknown) =>
+            callback(phase, phase === "ERROR" ? object : project(object), raw),
+          done,
+        ),
+    } as unknown as Watch;
     this.watch = new ListWatch<T>(
       path,
-      new Watch(kc),
-      () => list(selectors),
+      projecting,
+      pagedList,
       false,
       selectors.labelSelector,
       selectors.fieldSelector,
@@ -182,6 +253,8 @@ export class KubeClusterView implements ClusterView {
           (s) => this.core.listNamespacedSecret({ namespace, ...s }),
           { labelSelector },
           logger,
+          // Counted, never read: the data of the global CA Secrets is not kept.
+          (secret) => ({ metadata: identity(secret.metadata) }),
         ) as Reflector<KubernetesObject>,
       );
     }
@@ -193,6 +266,17 @@ export class KubeClusterView implements ClusterView {
         (s) => this.core.listConfigMapForAllNamespaces(s),
         { fieldSelector: `metadata.name=${options.caConfigMapName}` },
         logger,
+        (cm) => {
+          // Only the bundle key: a ConfigMap may carry much else.
+          const key = options.caConfigMapKey;
+          return {
+            metadata: identity(cm.metadata),
+            ...(cm.data?.[key] !== undefined ? { data: { [key]: cm.data[key] } } : {}),
+            ...(cm.binaryData?.[key] !== undefined
+              ? { binaryData: { [key]: cm.binaryData[key] } }
+              : {}),
+          };
+        },
       );
       this.reflectors.push(this.caConfigMaps as Reflector<KubernetesObject>);
     }
@@ -204,6 +288,8 @@ export class KubeClusterView implements ClusterView {
         (s) => this.core.listNamespace(s),
         {},
         logger,
+        // Labels are all the opt-in check reads.
+        (ns) => ({ metadata: identity(ns.metadata) }),
       );
       this.reflectors.push(this.namespaces as Reflector<KubernetesObject>);
     }
