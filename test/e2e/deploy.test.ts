@@ -18,11 +18,18 @@ import { POLICY_NAME, renderManifests, renderManifestsYaml } from "../../src/man
 import { issueCertificate } from "../../src/pki/issue.js";
 import { parseRules } from "../../src/policy/rules.js";
 import { useControlPlane } from "./harness/context.js";
-import { type Manifest, toYaml } from "./harness/manifests.js";
+import { type Manifest, restrictedPod, toYaml } from "./harness/manifests.js";
 import { createTestNamespace, uniqueName } from "./harness/namespaces.js";
 import { REPO_ROOT } from "./harness/paths.js";
 import { pollUntil } from "./harness/poll.js";
-import { removeHarnessWebhooks } from "./harness/webhook.js";
+import {
+  registerWebhooks,
+  removeHarnessWebhooks,
+  startWebhook,
+  type WebhookRegistration,
+  type WebhookServer,
+  waitForWebhookCalled,
+} from "./harness/webhook.js";
 
 const cp = useControlPlane();
 
@@ -266,6 +273,156 @@ describe("RBAC: the shipped ClusterRole and Roles, impersonating the ServiceAcco
     const forbidden = /\(Forbidden\)|forbidden/.test(result.stderr);
     expect(forbidden).toBe(!allowed);
     if (allowed) expect(result.stderr).not.toMatch(/forbidden/i);
+  });
+
+  describe("the server running with exactly these permissions (a ServiceAccount token)", () => {
+    let server: WebhookServer;
+    let registration: WebhookRegistration;
+    let kubeconfig: string;
+    let dir: string;
+    let ns: string;
+
+    beforeAll(async () => {
+      // A token of the shipped ServiceAccount, from the TokenRequest API.
+      const token = (
+        await cp.kubectl(["create", "token", "ca-trust-webhook", "-n", NAMESPACE, "--duration=1h"])
+      ).stdout.trim();
+      dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-sa-"));
+      kubeconfig = join(dir, "kubeconfig");
+      writeFileSync(
+        kubeconfig,
+        toYaml({
+          apiVersion: "v1",
+          kind: "Config",
+          clusters: [
+            {
+              name: "e2e",
+              cluster: {
+                server: cp.server,
+                "certificate-authority-data": Buffer.from(cp.caPem).toString("base64"),
+              },
+            },
+          ],
+          users: [{ name: "ca-trust-webhook", user: { token } }],
+          contexts: [{ name: "sa", context: { cluster: "e2e", user: "ca-trust-webhook" } }],
+          "current-context": "sa",
+        }),
+      );
+      ns = await createTestNamespace(cp, {
+        prefix: "rbac",
+        labels: { "ca-trust.dev/inject": "enabled" },
+      });
+      const pem = (
+        await issueCertificate({
+          commonName: "rbac test CA",
+          isCA: true,
+          notBefore: new Date(Date.now() - 60_000),
+          notAfter: new Date(Date.now() + 365 * 86_400_000),
+        })
+      ).certificatePem;
+      await cp.kubectl(["apply", "-f", "-"], {
+        input: toYaml(
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "ca-trust-bundle", namespace: ns },
+            data: { "ca-bundle.crt": pem },
+          },
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "team-ca", namespace: ns },
+            data: { "ca-bundle.crt": pem },
+          },
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "agent-ca", namespace: ns },
+            stringData: { "ca.crt": pem },
+          },
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "connectors-config", namespace: "connectors-system" },
+            data: { "enable-custom-ca-certs": "true" },
+          },
+        ),
+      });
+      // Ready means every watch (flag ConfigMap, labelled Secrets, CA ConfigMaps, Namespaces)
+      // listed and is established with the ServiceAccount's permissions.
+      server = await startWebhook(cp, { kubeconfig });
+      registration = await registerWebhooks(cp, {
+        url: server.url,
+        caBundle: server.caPem,
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
+      });
+      await waitForWebhookCalled(cp, server, { namespace: ns, registration });
+    });
+
+    afterAll(async () => {
+      await registration?.unregister();
+      await server?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("cannot list Secrets cluster-wide with its token", async () => {
+      const result = await cp.kubectl(
+        ["--kubeconfig", kubeconfig, "get", "secrets", "--all-namespaces"],
+        {
+          allowFail: true,
+        },
+      );
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/forbidden/i);
+    });
+
+    it("validates a Connector and a DataPlane by reading their Secret (get) and the flag (watch)", async () => {
+      const dp = await cp.kubectl(["apply", "--dry-run=server", "-f", "-"], {
+        input: toYaml({
+          apiVersion: "openchoreo.dev/v1alpha1",
+          kind: "DataPlane",
+          metadata: { name: "rbac-dp", namespace: ns },
+          spec: {
+            planeID: "rbac-dp",
+            clusterAgent: { clientCA: { secretKeyRef: { name: "agent-ca", key: "ca.crt" } } },
+          },
+        }),
+        allowFail: true,
+      });
+      expect(dp.code).toBe(0);
+      expect(dp.stderr).not.toMatch(/Warning|could not verify/);
+      const connector = await cp.kubectl(["apply", "--dry-run=server", "-f", "-"], {
+        input: toYaml({
+          apiVersion: "connectors.alauda.io/v1alpha1",
+          kind: "Connector",
+          metadata: { name: "rbac-connector", namespace: ns },
+          spec: {
+            connectorClassName: "git",
+            address: "https://git.example",
+            caCertSecretRef: { name: "agent-ca" },
+          },
+        }),
+        allowFail: true,
+      });
+      expect(connector.code).toBe(0);
+      // The flag is on (read through the watch): no "feature flag is off" warning.
+      expect(connector.stderr).not.toMatch(/Warning/);
+    });
+
+    it("injects Pods from the watched CA ConfigMap and from an annotation's ConfigMap (get)", async () => {
+      for (const [name, annotations] of [
+        ["rbac-pod", {}],
+        ["rbac-pod-annotated", { "ca-trust.dev/configmap": "team-ca" }],
+      ] as const) {
+        const pod = restrictedPod(name, ns);
+        (pod.metadata as Record<string, unknown>).annotations = annotations;
+        await cp.kubectl(["apply", "-f", "-"], { input: toYaml(pod) });
+        const stored = JSON.parse(
+          (await cp.kubectl(["get", "pod", name, "-n", ns, "-o", "json"])).stdout,
+        );
+        expect(stored.spec.initContainers[0].name).toBe("install-ca-cert");
+      }
+    });
   });
 });
 
