@@ -41,6 +41,7 @@ import {
   paced,
   type Target,
 } from "./bench/load.js";
+import { overheadRun } from "./bench/overhead.js";
 import type { ProbeReport } from "./bench/probe.js";
 import { type ScaleFigures, scaleRun } from "./bench/scale.js";
 import { type StageCosts, stageCosts } from "./bench/stages.js";
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
       "node-flags": { type: "string" },
       "validation-n": { type: "string", default: "5000" },
       scale: { type: "boolean", default: false },
+      overhead: { type: "boolean", default: false },
       "skip-scale": { type: "boolean", default: false },
       namespaces: { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
@@ -181,6 +183,19 @@ async function main(): Promise<void> {
     printScale(figures);
     return figures;
   };
+  if (values.overhead) {
+    process.stdout.write(
+      "\nwebhook overhead on Pod creation (real kube-apiserver, 300 Pods each way):\n",
+    );
+    const overhead = await overheadRun(300, (m) => process.stdout.write(`${m}\n`));
+    process.stdout.write(
+      `  without: p50 ${overhead.without_p50_ms} ms, p99 ${overhead.without_p99_ms} ms\n` +
+        `  with:    p50 ${overhead.with_p50_ms} ms, p99 ${overhead.with_p99_ms} ms (${overhead.injected}/${overhead.pods} injected, ${overhead.failed} failed)\n` +
+        `  overhead: p50 ${overhead.overhead_p50_ms} ms, p99 ${overhead.overhead_p99_ms} ms\n`,
+    );
+    if (values.json) writeJson(values.json, { machine, overhead });
+    return;
+  }
   if (values.scale) {
     const scale = await runScale();
     if (values.json) writeJson(values.json, { machine, scale });
@@ -673,6 +688,7 @@ const HELP = `Usage: npm run bench -- [options]
   --json FILE         also write the figures as JSON
   --skip-scale        leave out the scale run (it is left out with --only too)
   --scale             only the scale run
+  --overhead          only the webhook's overhead on Pod creation through a real apiserver
   --namespaces N      namespaces (each with a CA ConfigMap) in the scale run (default 10000)`;
 
 main().catch((error: unknown) => {
