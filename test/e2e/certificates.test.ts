@@ -771,7 +771,12 @@ describe("CA rotation under load, two replicas", () => {
       .filter((e) => e.text.startsWith("Secret:"))
       .map((e) => e.text.replace(/^Secret: (\S+).*$/, "$1"));
     const rotation = ["add-next-ca", "publish-next-ca", "promote-next-ca", "retire-previous-ca"];
-    expect(actions.filter((a) => rotation.includes(a)).slice(0, 4)).toEqual(rotation);
+    // A replica that read a caBundle just before the other one added the next CA clears the
+    // publish stamp and publishes again (safe: the wait restarts), so a step may repeat.
+    const steps = actions
+      .filter((a) => rotation.includes(a))
+      .filter((a, i, all) => i === 0 || all[i - 1] !== a);
+    expect(steps.slice(0, 4)).toEqual(rotation);
     expect(actions).toContain("renew-serving");
     // Both replicas ended up serving a certificate of the new CA, which is the only CA left.
     const finalCa = decode((await readSecret(sysNs)).data["ca.crt"]);
