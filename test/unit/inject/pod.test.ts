@@ -341,18 +341,9 @@ describe("planPodPatch on pathological Pods (the Istio lesson)", () => {
   const bigEnv = (count: number, valueLength: number) =>
     Array.from({ length: count }, (_, i) => ({ name: `VAR_${i}`, value: "v".repeat(valueLength) }));
 
-  /** Best of a few runs, so a busy shared machine does not fail the test; O(n²) still would. */
-  function bestMillis(run: () => void): number {
-    let best = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 5; i++) {
-      const start = performance.now();
-      run();
-      best = Math.min(best, performance.now() - start);
-    }
-    return best;
-  }
-
-  it("plans a ~1 MiB Pod (5 containers × 1,000 env vars) in under 50 ms", () => {
+  // Speed is measured by `npm run bench` (scenario c), not asserted here: these only have to
+  // finish within the test timeout (an O(n²) plan would not) and plan the right operations.
+  it("plans a ~1 MiB Pod (5 containers × 1,000 env vars)", () => {
     const pod: KubeObject = {
       metadata: { name: "big" },
       spec: {
@@ -363,16 +354,12 @@ describe("planPodPatch on pathological Pods (the Istio lesson)", () => {
       },
     };
     expect(JSON.stringify(pod).length).toBeGreaterThan(1_000_000);
-    let operations = 0;
-    const millis = bestMillis(() => {
-      operations = planPodPatch(pod, DEFAULT_INJECTION_SETTINGS, BUNDLE).operations.length;
-    });
+    const operations = planPodPatch(pod, DEFAULT_INJECTION_SETTINGS, BUNDLE).operations.length;
     // volumes, init container, marker; per container the mounts list and one env entry
     expect(operations).toBe(3 + 5 * 2);
-    expect(millis).toBeLessThan(50);
   });
 
-  it("stays linear: 100,000 env vars and 20,000 mounts in one container plan in under 250 ms", () => {
+  it("plans one container with 100,000 env vars and 20,000 mounts", () => {
     const pod: KubeObject = {
       metadata: { name: "huge" },
       spec: {
@@ -388,8 +375,8 @@ describe("planPodPatch on pathological Pods (the Istio lesson)", () => {
         ],
       },
     };
-    expect(bestMillis(() => planPodPatch(pod, DEFAULT_INJECTION_SETTINGS, BUNDLE))).toBeLessThan(
-      250,
-    );
+    const plan = planPodPatch(pod, DEFAULT_INJECTION_SETTINGS, BUNDLE);
+    // volumes, init container, marker; the container's two mounts and its env entry
+    expect(plan.operations.length).toBe(3 + 3);
   });
 });

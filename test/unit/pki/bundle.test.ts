@@ -474,23 +474,9 @@ describe("analyseBundle", () => {
   });
 });
 
-describe("analyseBundle performance", () => {
-  it("validates a 100-certificate bundle in well under 5 ms at p99 with a warm memo", () => {
-    const input = bytes(f.hundredCAs);
-    expect(analyse(input).certificates).toHaveLength(100);
-    // Warm up the JIT past the cold parse, then sample the steady state a server sees.
-    for (let i = 0; i < 100; i++) analyse(input);
-    const samples: number[] = [];
-    for (let i = 0; i < 1000; i++) {
-      const start = performance.now();
-      analyse(input);
-      samples.push(performance.now() - start);
-    }
-    samples.sort((a, b) => a - b);
-    const p99 = samples[Math.floor(samples.length * 0.99)] ?? Number.POSITIVE_INFINITY;
-    expect(p99).toBeLessThan(5);
-  });
-
+// Speed is measured by `npm run bench` (validation_100_certs), not asserted here. These
+// hostile values only have to finish (the test timeout catches a regex blow-up) and fail.
+describe("analyseBundle on hostile values", () => {
   it.each([
     ["one huge line", () => "A".repeat(MAX_BUNDLE_BYTES - 10)],
     ["BEGIN markers on one line", () => "-----BEGIN ".repeat(Math.floor(MAX_BUNDLE_BYTES / 11))],
@@ -501,12 +487,10 @@ describe("analyseBundle performance", () => {
     ["a BEGIN line of dashes", () => `-----BEGIN ${"-".repeat(MAX_BUNDLE_BYTES - 20)}`],
     ["glued END/BEGIN pairs", () => "-----END X----------BEGIN X-----\n".repeat(90_000)],
     ["nested BEGINs", () => "-----BEGIN CERTIFICATE-----\n".repeat(110_000)],
-  ])("finishes fast on a ~3 MiB hostile value: %s", (_name, build) => {
+  ])("finishes on a ~3 MiB hostile value, refusing it: %s", (_name, build) => {
     const input = build();
     expect(Buffer.byteLength(input)).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
-    const start = performance.now();
     const analysis = analyse(input);
-    expect(performance.now() - start).toBeLessThan(1500);
     expect(analysis.ok).toBe(false);
   });
 });
