@@ -59,7 +59,9 @@ export async function stageCosts(
     const used = process.cpuUsage(t0);
     stages[name] = Math.round(((used.user + used.system) / repeat) * 10) / 10;
   };
-  await measure("depth check (depthExceeds, on the parsed value)", () => depthExceeds(parsed, MAX_JSON_DEPTH));
+  await measure("depth check (depthExceeds, on the parsed value)", () =>
+    depthExceeds(parsed, MAX_JSON_DEPTH),
+  );
   await measure("parse (Fastify's secure-json-parse)", parse);
   await measure("decodeReview", () => decodeReview(parsed));
   await measure("decision (buildDecisions)", () => decide(request, context));
