@@ -3,6 +3,7 @@
  * make only GETs and paginated LISTs (never a watch, never a write), and unit tests give them an
  * in-memory fake. `clientReader` implements it with @kubernetes/client-node.
  */
+
 import {
   ApisApi,
   AppsV1Api,
@@ -12,6 +13,7 @@ import {
   type KubeConfig,
 } from "@kubernetes/client-node";
 import type { KubeObject } from "../admission/types.js";
+import { describeError, statusOf } from "../kube/cluster.js";
 
 /** One page of a LIST: its items and the `continue` token of the next page, if any. */
 export interface Page {
@@ -232,14 +234,5 @@ async function absentOn404<T>(call: () => Promise<T>): Promise<T | undefined> {
 
 /** A short reason, never a response body (it could echo Secret data). */
 function readError(error: unknown): KubeReadError {
-  const e = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
-  if (typeof e?.code === "number") return new KubeReadError(`HTTP ${e.code}`, e.code);
-  const code =
-    typeof e?.cause?.code === "string"
-      ? e.cause.code
-      : typeof e?.code === "string"
-        ? e.code
-        : undefined;
-  const message = code ?? (typeof e?.message === "string" ? e.message.slice(0, 160) : "error");
-  return new KubeReadError(message, undefined);
+  return new KubeReadError(describeError(error), statusOf(error));
 }

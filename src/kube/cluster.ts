@@ -434,7 +434,8 @@ function estimate(lookup: Lookup<SecretObject | ConfigMapObject>): number {
   return bytes;
 }
 
-function statusOf(error: unknown): number | undefined {
+/** The HTTP status of a client-node error, if it has one. */
+export function statusOf(error: unknown): number | undefined {
   const e = error as { code?: unknown; statusCode?: unknown };
   return typeof e?.code === "number"
     ? e.code
@@ -444,7 +445,7 @@ function statusOf(error: unknown): number | undefined {
 }
 
 /** A short reason for logs and readiness; never a response body (it could echo data). */
-function describeError(error: unknown): string {
+export function describeError(error: unknown): string {
   const status = statusOf(error);
   if (status !== undefined) return `HTTP ${status}`;
   const e = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } };

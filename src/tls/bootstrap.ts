@@ -20,10 +20,12 @@
  * newer Secret wrote after that newer Secret existed: every caBundle write is based on a Secret
  * at least as new as the last one that changed which CAs must be trusted.
  */
+
 import type { Server as HttpsServer } from "node:https";
 import type { SecureContextOptions } from "node:tls";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Counter, Gauge } from "prom-client";
+import type { SelfManagedConfig } from "../config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { issueCertificate } from "../pki/issue.js";
@@ -537,22 +539,12 @@ export class SelfManagedCertificates implements CertificateSource {
   }
 }
 
-/** What {@link createSelfManagedCertificates} needs besides the cluster connection. */
-export interface SelfManagedSettings {
-  /** Our namespace: the Secret lives here, and the Service's DNS names use it. */
-  readonly namespace: string;
-  /** The Service in front of the webhook (its DNS names go into the certificate). */
-  readonly serviceName: string;
-  readonly secretName: string;
-  /** Name of both our Validating- and MutatingWebhookConfiguration. */
-  readonly webhookConfigurationName: string;
-  readonly extraDnsNames: readonly string[];
-  readonly extraIpAddresses: readonly string[];
-  readonly caLifetimeMs: number;
-  readonly servingLifetimeMs: number;
-  readonly publishDelayMs: number;
-  readonly retireDelayMs: number;
-  readonly syncIntervalMs: number;
+/**
+ * What {@link createSelfManagedCertificates} needs besides the cluster connection: the
+ * configuration of the mode (`--namespace`, `--service-name`, lifetimes, delays; see
+ * config.ts) and the serving options.
+ */
+export interface SelfManagedSettings extends SelfManagedConfig {
   readonly minVersion: "TLSv1.2" | "TLSv1.3";
   /** Mutual TLS: PEM CA that client certificates must chain to (`--client-ca-file`). */
   readonly clientCa?: string;
