@@ -26,6 +26,9 @@ export interface OverheadFigures {
   overhead_p99_ms: number;
   injected: number;
   failed: number;
+  /** Our own time per review (route start to answer built), from the server's log lines. */
+  server_p50_ms: number;
+  server_p99_ms: number;
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -33,6 +36,14 @@ function percentile(sorted: number[], q: number): number {
     Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) * 100) /
     100
   );
+}
+
+function serverTimes(reviews: { durationMs?: number }[]): {
+  server_p50_ms: number;
+  server_p99_ms: number;
+} {
+  const ms = reviews.map((r) => r.durationMs ?? 0).sort((a, b) => a - b);
+  return { server_p50_ms: percentile(ms, 0.5), server_p99_ms: percentile(ms, 0.99) };
 }
 
 export async function overheadRun(
@@ -112,6 +123,7 @@ export async function overheadRun(
           Math.round((percentile(withWebhook, 0.99) - percentile(without, 0.99)) * 100) / 100,
         injected,
         failed,
+        ...serverTimes(server.reviews().filter((r) => String(r.name).startsWith("injected-"))),
       };
       await registration.unregister();
       return figures;
