@@ -63,12 +63,7 @@ export function withDeadline(
       );
     });
   };
-  return {
-    getSecret: (namespace, name) => race(view.getSecret(namespace, name)),
-    getConfigMap: (namespace, name) => race(view.getConfigMap(namespace, name)),
-    namespaceLabels: (name) => view.namespaceLabels(name),
-    featureFlag: (name) => view.featureFlag(name),
-  };
+  return wrapLookups(view, race);
 }
 
 /**
@@ -76,11 +71,21 @@ export function withDeadline(
  * from a slow or overloaded apiserver.
  */
 export function delayedView(view: ClusterView, delayMs: number): ClusterView {
-  const later = <T>(value: Promise<T>): Promise<T> =>
-    new Promise((resolve) => setTimeout(() => resolve(value), delayMs));
+  return wrapLookups(
+    view,
+    <T>(lookup: Promise<Lookup<T>>) =>
+      new Promise<Lookup<T>>((resolve) => setTimeout(() => resolve(lookup), delayMs)),
+  );
+}
+
+/** The view with every API lookup passed through `wrap`; the cached reads are unchanged. */
+function wrapLookups(
+  view: ClusterView,
+  wrap: <T>(lookup: Promise<Lookup<T>>) => Promise<Lookup<T>>,
+): ClusterView {
   return {
-    getSecret: (namespace, name) => later(view.getSecret(namespace, name)),
-    getConfigMap: (namespace, name) => later(view.getConfigMap(namespace, name)),
+    getSecret: (namespace, name) => wrap(view.getSecret(namespace, name)),
+    getConfigMap: (namespace, name) => wrap(view.getConfigMap(namespace, name)),
     namespaceLabels: (name) => view.namespaceLabels(name),
     featureFlag: (name) => view.featureFlag(name),
   };
