@@ -11,32 +11,27 @@
  * with its directory, added to that list.
  */
 import { join, relative } from "node:path";
-import { resolveBinaries } from "../test/e2e/harness/binaries.js";
-import { handleInterrupts, reapOrphans } from "../test/e2e/harness/children.js";
+import { resolveBinaries } from "./harness/binaries.js";
+import { handleInterrupts, reapOrphans } from "./harness/children.js";
 import {
   type KubectlResult,
   type OwnedControlPlane,
   startControlPlane,
-} from "../test/e2e/harness/controlplane.js";
-import { installCrds } from "../test/e2e/harness/crds.js";
-import {
-  exampleComment,
-  exampleFiles,
-  exampleObjects,
-  examplePath,
-} from "../test/e2e/harness/examples.js";
-import { toYaml } from "../test/e2e/harness/manifests.js";
-import { INJECT_ENABLED } from "../test/e2e/harness/namespaces.js";
-import { EXAMPLES_DIR, REPO_ROOT } from "../test/e2e/harness/paths.js";
-import { pollUntil } from "../test/e2e/harness/poll.js";
-import { applyVerdict, summarizeVerdict } from "../test/e2e/harness/verdicts.js";
+} from "./harness/controlplane.js";
+import { installCrds } from "./harness/crds.js";
+import { exampleComment, exampleFiles, exampleObjects, examplePath } from "./harness/examples.js";
+import { toYaml } from "./harness/manifests.js";
+import { INJECT_ENABLED } from "./harness/namespaces.js";
+import { EXAMPLES_DIR, REPO_ROOT } from "./harness/paths.js";
+import { pollUntil } from "./harness/poll.js";
+import { applyVerdict, summarizeVerdict } from "./harness/verdicts.js";
 import {
   metricSum,
   registerWebhooks,
   startWebhook,
   type WebhookServer,
   waitForWebhookCalled,
-} from "../test/e2e/harness/webhook.js";
+} from "./harness/webhook.js";
 
 /** What every section works with. */
 interface Demo {

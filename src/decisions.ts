@@ -1,7 +1,7 @@
-import type { Decide } from "./admission/routes.js";
 import type { Config } from "./config.js";
+import type { Decide } from "./core/types.js";
+import type { ClusterView, Lookup } from "./core/view.js";
 import { decideInjection, type InjectionPolicy } from "./inject/decision.js";
-import type { ClusterView, Lookup } from "./kube/view.js";
 import { decideValidation, type PolicySettings } from "./policy/engine.js";
 import { BUILTIN_RULES } from "./policy/rules.js";
 

@@ -1,7 +1,8 @@
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
 import { depthExceeds, MAX_JSON_DEPTH } from "./admission/review.js";
-import { admissionRoutes, type Decide } from "./admission/routes.js";
+import { admissionRoutes } from "./admission/routes.js";
+import type { Decide } from "./core/types.js";
 import { errors } from "./errors.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";

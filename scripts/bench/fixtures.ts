@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { KubeObject } from "../../src/admission/types.js";
+import type { KubeObject } from "../../src/core/types.js";
 import { MemoryClusterView } from "../../src/kube/memory.js";
 import {
   type IssuedCertificate,

@@ -6,15 +6,11 @@
  * TLS round trip, the review, the patch, and the apiserver applying it.
  */
 import { issueCertificate } from "../../src/pki/issue.js";
-import { resolveBinaries } from "../../test/e2e/harness/binaries.js";
-import { startControlPlane } from "../../test/e2e/harness/controlplane.js";
-import { restrictedPod, toYaml } from "../../test/e2e/harness/manifests.js";
-import { createTestNamespace, INJECT_ENABLED } from "../../test/e2e/harness/namespaces.js";
-import {
-  registerWebhooks,
-  startWebhook,
-  waitForWebhookCalled,
-} from "../../test/e2e/harness/webhook.js";
+import { resolveBinaries } from "../harness/binaries.js";
+import { startControlPlane } from "../harness/controlplane.js";
+import { restrictedPod, toYaml } from "../harness/manifests.js";
+import { createTestNamespace, INJECT_ENABLED } from "../harness/namespaces.js";
+import { registerWebhooks, startWebhook, waitForWebhookCalled } from "../harness/webhook.js";
 
 export interface OverheadFigures {
   pods: number;

@@ -8,8 +8,8 @@
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { performance } from "node:perf_hooks";
-import { resolveBinaries } from "../../test/e2e/harness/binaries.js";
-import { startControlPlane } from "../../test/e2e/harness/controlplane.js";
+import { resolveBinaries } from "../harness/binaries.js";
+import { startControlPlane } from "../harness/controlplane.js";
 import { startChild } from "./child.js";
 import {
   CA_CONFIGMAP,

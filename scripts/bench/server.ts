@@ -7,9 +7,9 @@
  */
 import { pino } from "pino";
 import { loadServeConfig } from "../../src/config.js";
+import type { ClusterView } from "../../src/core/view.js";
 import { buildDecisions } from "../../src/decisions.js";
 import { clusterViewOptions, KubeClusterView, loadKubeConfig } from "../../src/kube/cluster.js";
-import type { ClusterView } from "../../src/kube/view.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { buildServer } from "../../src/server.js";

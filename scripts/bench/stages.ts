@@ -11,7 +11,7 @@ import Fastify, { type FastifyRequest } from "fastify";
 import { pino } from "pino";
 import { respond } from "../../src/admission/response.js";
 import { decodeReview, depthExceeds, MAX_JSON_DEPTH } from "../../src/admission/review.js";
-import type { Decide } from "../../src/admission/routes.js";
+import type { Decide } from "../../src/core/types.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 
 /** CPU microseconds per call of each stage, for one body. */

@@ -1,10 +1,9 @@
+import type { AddOperation, Decision } from "../core/types.js";
 import {
   ADMISSION_API_VERSION,
   ADMISSION_KIND,
-  type AddOperation,
   type AdmissionResponse,
   type AdmissionReview,
-  type Decision,
 } from "./types.js";
 
 /**

@@ -1,12 +1,11 @@
-import { badReviewField, errors } from "../errors.js";
 import {
-  ADMISSION_API_VERSION,
-  ADMISSION_KIND,
   type AdmissionRequest,
   type KubeObject,
   OPERATIONS,
   type Operation,
-} from "./types.js";
+} from "../core/types.js";
+import { badReviewField, errors } from "../errors.js";
+import { ADMISSION_API_VERSION, ADMISSION_KIND } from "./types.js";
 
 /**
  * The deepest JSON nesting we parse. Real Kubernetes objects are < 30 levels deep; Node's

@@ -1,19 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Decide, DecideContext, Decision } from "../core/types.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Review } from "./response.js";
 import { respond } from "./response.js";
 import { decodeReview } from "./review.js";
-import type { AdmissionRequest, Decision } from "./types.js";
-
-/** What a webhook decides with: the request and when the apiserver stops waiting. */
-export interface DecideContext {
-  /** Epoch milliseconds by which the answer must be sent (from `?timeout=`), if known. */
-  readonly deadline: number | undefined;
-}
-
-/** A decision function of the pure core, wrapped by the route. */
-export type Decide = (request: AdmissionRequest, context: DecideContext) => Promise<Decision>;
 
 export interface AdmissionRoutesOptions {
   validate: Decide;

@@ -5,7 +5,7 @@
  * to the webhook's own decision functions, so there is no second implementation of a rule.
  */
 import { randomUUID } from "node:crypto";
-import type { AdmissionRequest, GroupVersionKind, KubeObject } from "../admission/types.js";
+import type { AdmissionRequest, GroupVersionKind, KubeObject } from "../core/types.js";
 import { findRule, type Rule } from "../policy/rules.js";
 
 /** Which of the webhook's decisions an object gets, if any. */

@@ -8,7 +8,7 @@
  * Exit codes (DESIGN.md "Interfaces"): 0 all allowed, 1 something denied, 2 usage or I/O error
  * (including a cluster lookup that failed with `--cluster`).
  */
-import type { Decision } from "../admission/types.js";
+import type { Decision } from "../core/types.js";
 import { buildDecisions, policySettings } from "../decisions.js";
 import { podOptIn } from "../inject/pod.js";
 import { MemoryClusterView } from "../kube/memory.js";

@@ -25,7 +25,7 @@
 import { readFileSync } from "node:fs";
 import fastJsonPatch from "fast-json-patch";
 import { isMap, stringify } from "yaml";
-import type { AddOperation, Decision, KubeObject } from "../admission/types.js";
+import type { AddOperation, Decision, KubeObject } from "../core/types.js";
 import { buildDecisions } from "../decisions.js";
 import { podOptIn } from "../inject/pod.js";
 import { INJECT_LABEL, INJECT_LABEL_VALUES } from "../inject/settings.js";

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments } from "yaml";
-import type { KubeObject } from "../admission/types.js";
+import type { KubeObject } from "../core/types.js";
 import { UsageError } from "./io.js";
 
 /** A file (or stdin) and its parsed YAML documents. */

@@ -12,7 +12,7 @@ import {
   CustomObjectsApi,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import type { KubeObject } from "../admission/types.js";
+import type { KubeObject } from "../core/types.js";
 import { describeError, statusOf } from "../kube/cluster.js";
 
 /** One page of a LIST: its items and the `continue` token of the next page, if any. */

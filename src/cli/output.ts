@@ -3,7 +3,7 @@
  * (`DataPlane acme/prod-eu denied: spec.clusterAgent.clientCA...`, `Connector team-a/git
  * allowed with 2 warnings`), warnings indented under it; and the same records as JSON.
  */
-import type { Decision, KubeObject } from "../admission/types.js";
+import type { Decision, KubeObject } from "../core/types.js";
 
 /** The verdict on one object, as `check -o json` prints it. */
 export interface ObjectVerdict {

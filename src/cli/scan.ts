@@ -21,7 +21,7 @@
  * an API error and reports what it could read).
  */
 
-import type { KubeObject } from "../admission/types.js";
+import type { KubeObject } from "../core/types.js";
 import { buildDecisions, policySettings } from "../decisions.js";
 import { bundleBytes, bundleDigest } from "../inject/decision.js";
 import { configMapNameFor, podOptIn } from "../inject/pod.js";

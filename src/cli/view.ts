@@ -5,9 +5,9 @@
  * decisions themselves are the webhook's own (`buildDecisions`); only where the answers come
  * from differs.
  */
-import type { KubeObject } from "../admission/types.js";
+import type { KubeObject } from "../core/types.js";
+import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
 import type { FlagSource, MemoryClusterView } from "../kube/memory.js";
-import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../kube/view.js";
 import { LruCache } from "../pki/cache.js";
 import { KubeReadError, type KubeReader, paginate } from "./kube.js";
 

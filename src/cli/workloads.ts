@@ -4,7 +4,7 @@
  * the webhook's Pod patch carried over to the template (same relative paths: a template has
  * the Pod's `metadata` and `spec`).
  */
-import type { AddOperation, KubeObject } from "../admission/types.js";
+import type { AddOperation, KubeObject } from "../core/types.js";
 import { groupVersion } from "./admission.js";
 
 /**

@@ -5,7 +5,7 @@
  * fast-json-patch; a unit test holds the two equal.
  */
 import { type Document, isMap, isSeq, type Node } from "yaml";
-import type { AddOperation } from "../admission/types.js";
+import type { AddOperation } from "../core/types.js";
 
 /** Decodes a JSON pointer into tokens (RFC 6901). */
 export function pointerTokens(pointer: string): string[] {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import type { AdmissionRequest, Decision } from "../admission/types.js";
-import type { ClusterView, ConfigMapObject } from "../kube/view.js";
+import type { AdmissionRequest, Decision } from "../core/types.js";
+import type { ClusterView, ConfigMapObject } from "../core/view.js";
 import { analyseBundle } from "../pki/bundle.js";
 import { configMapNameFor, planPodPatch, podOptIn } from "./pod.js";
 import type { InjectionSettings } from "./settings.js";

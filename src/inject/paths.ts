@@ -3,6 +3,12 @@
  * joining. Pure string work on POSIX paths (Windows Pods are not injected).
  */
 
+/** The combined store's file name: what Debian/Alpine OpenSSL, Go and curl read in `/etc/ssl/certs`. */
+export const TRUST_STORE_FILE_NAME = "ca-certificates.crt";
+
+/** The same bytes under the RHEL/Fedora name (`/etc/pki/tls/certs/ca-bundle.crt`). */
+export const RHEL_BUNDLE_FILE_NAME = "ca-bundle.crt";
+
 /** Joins a directory and a file name without doubling the slash. */
 export function joinPath(directory: string, fileName: string): string {
   return directory.endsWith("/") ? `${directory}${fileName}` : `${directory}/${fileName}`;

@@ -9,7 +9,7 @@
  * every lookup is a Set or a single scan, so the work is linear in the size of the Pod.
  */
 
-import type { AddOperation, KubeObject } from "../admission/types.js";
+import type { AddOperation, KubeObject } from "../core/types.js";
 import { isDns1123Subdomain } from "./names.js";
 import { normalizeMountPath, pathsOverlap } from "./paths.js";
 import { pointer } from "./pointer.js";

@@ -16,14 +16,8 @@
  *   `kubectl describe pod`.
  */
 
-import { joinPath } from "./paths.js";
+import { joinPath, RHEL_BUNDLE_FILE_NAME, TRUST_STORE_FILE_NAME } from "./paths.js";
 import type { EnvVar, InjectionSettings } from "./settings.js";
-
-/** The combined store's file name: what Debian/Alpine OpenSSL, Go and curl read in `/etc/ssl/certs`. */
-export const TRUST_STORE_FILE_NAME = "ca-certificates.crt";
-
-/** The same bytes under the RHEL/Fedora name (`/etc/pki/tls/certs/ca-bundle.crt`). */
-export const RHEL_BUNDLE_FILE_NAME = "ca-bundle.crt";
 
 /** Names of the environment variables the script reads; the init container sets all three. */
 export const SCRIPT_ENV = {

@@ -6,8 +6,7 @@
  */
 
 import { isDns1123Label, isDns1123Subdomain, isEnvVarName } from "./names.js";
-import { joinPath, normalizeMountPath, pathsOverlap } from "./paths.js";
-import { TRUST_STORE_FILE_NAME } from "./script.js";
+import { joinPath, normalizeMountPath, pathsOverlap, TRUST_STORE_FILE_NAME } from "./paths.js";
 
 /** Label on a Namespace (`enabled`) or a Pod (`"true"` / `"false"`) that opts in or out. */
 export const INJECT_LABEL = "ca-trust.dev/inject";

@@ -14,9 +14,9 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import type { Config } from "../config.js";
+import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
 import type { Logger } from "../observability/logger.js";
 import { LruCache } from "../pki/cache.js";
-import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "./view.js";
 
 /**
  * Finds the cluster as kubectl does: an explicit path, then $KUBECONFIG, then the in-cluster

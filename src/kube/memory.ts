@@ -1,4 +1,4 @@
-import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "./view.js";
+import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
 
 /** Where the feature flags live: one ConfigMap whose string values are "true" / "false". */
 export interface FlagSource {

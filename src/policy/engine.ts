@@ -1,5 +1,5 @@
-import type { AdmissionRequest, Decision, KubeObject } from "../admission/types.js";
-import type { ClusterView, SecretObject } from "../kube/view.js";
+import type { AdmissionRequest, Decision, KubeObject } from "../core/types.js";
+import type { ClusterView, SecretObject } from "../core/view.js";
 import { analyseBundle, type BundleAnalysis } from "../pki/bundle.js";
 import { type FieldError, fieldError, summarize } from "./field-error.js";
 import {

@@ -5,10 +5,9 @@
  * review reaches our log and the apiserver's per-webhook counters stay at zero.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useControlPlane } from "./harness/context.js";
-import { connector, toYaml } from "./harness/manifests.js";
-import { createTestNamespace, uniqueName } from "./harness/namespaces.js";
-import { pollUntil } from "./harness/poll.js";
+import { connector, toYaml } from "../../scripts/harness/manifests.js";
+import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
+import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   apiServerMetrics,
   metricSum,
@@ -19,7 +18,8 @@ import {
   type WebhookRegistration,
   type WebhookServer,
   waitForWebhookCalled,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 

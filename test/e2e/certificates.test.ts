@@ -14,10 +14,6 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { issueCertificate } from "../../src/pki/issue.js";
-import { bundleFingerprints } from "../../src/tls/certificate-set.js";
-import { KubeSecretStore, KubeWebhookConfigStore } from "../../src/tls/kube-stores.js";
-import { StoreConflictError } from "../../src/tls/stores.js";
 import {
   type ChildExit,
   childEnv,
@@ -25,13 +21,22 @@ import {
   makeTempDir,
   removeTempDir,
   spawnLogged,
-} from "./harness/children.js";
-import { useControlPlane } from "./harness/context.js";
-import { connector, type Manifest, restrictedPod, secret, toYaml } from "./harness/manifests.js";
-import { createTestNamespace, INJECT_ENABLED, uniqueName } from "./harness/namespaces.js";
-import { pollUntil } from "./harness/poll.js";
-import { freePorts } from "./harness/ports.js";
-import { reportGroup } from "./harness/remote.js";
+} from "../../scripts/harness/children.js";
+import {
+  connector,
+  type Manifest,
+  restrictedPod,
+  secret,
+  toYaml,
+} from "../../scripts/harness/manifests.js";
+import {
+  createTestNamespace,
+  INJECT_ENABLED,
+  uniqueName,
+} from "../../scripts/harness/namespaces.js";
+import { pollUntil } from "../../scripts/harness/poll.js";
+import { freePorts } from "../../scripts/harness/ports.js";
+import { reportGroup } from "../../scripts/harness/remote.js";
 import {
   apiServerMetrics,
   HARNESS_LABEL,
@@ -39,7 +44,12 @@ import {
   type ReviewLogLine,
   reviewLines,
   SERVER_ENTRY,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import { issueCertificate } from "../../src/pki/issue.js";
+import { bundleFingerprints } from "../../src/tls/certificate-set.js";
+import { KubeSecretStore, KubeWebhookConfigStore } from "../../src/tls/kube-stores.js";
+import { StoreConflictError } from "../../src/tls/stores.js";
+import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 

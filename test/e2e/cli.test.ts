@@ -11,24 +11,18 @@
  */
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { InjectReport } from "../../src/cli/inject.js";
-import type { ObjectVerdict } from "../../src/cli/output.js";
-import { forbiddenMessage } from "../../src/cli/pss.js";
-import type { ScanReport } from "../../src/cli/scan.js";
-import { issueCertificate } from "../../src/pki/issue.js";
-import { childEnv } from "./harness/children.js";
-import { useControlPlane } from "./harness/context.js";
-import { exampleFiles, exampleObjects, examplePath } from "./harness/examples.js";
-import { type Manifest, restrictedPod, toYaml } from "./harness/manifests.js";
+import { childEnv } from "../../scripts/harness/children.js";
+import { exampleFiles, exampleObjects, examplePath } from "../../scripts/harness/examples.js";
+import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import {
   createTestNamespace,
   INJECT_ENABLED,
   RESTRICTED,
   uniqueName,
-} from "./harness/namespaces.js";
-import { EXAMPLES_DIR } from "./harness/paths.js";
-import { pollUntil } from "./harness/poll.js";
-import { applyVerdict } from "./harness/verdicts.js";
+} from "../../scripts/harness/namespaces.js";
+import { EXAMPLES_DIR } from "../../scripts/harness/paths.js";
+import { pollUntil } from "../../scripts/harness/poll.js";
+import { applyVerdict } from "../../scripts/harness/verdicts.js";
 import {
   metricSum,
   registerWebhooks,
@@ -38,7 +32,13 @@ import {
   type WebhookRegistration,
   type WebhookServer,
   waitForWebhookCalled,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import type { InjectReport } from "../../src/cli/inject.js";
+import type { ObjectVerdict } from "../../src/cli/output.js";
+import { forbiddenMessage } from "../../src/cli/pss.js";
+import type { ScanReport } from "../../src/cli/scan.js";
+import { issueCertificate } from "../../src/pki/issue.js";
+import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 

@@ -4,9 +4,9 @@
  * kube-apiserver can be stopped and started again from a test without losing etcd's data.
  */
 import { describe, expect, it } from "vitest";
+import { restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
+import { createTestNamespace, RESTRICTED, uniqueName } from "../../scripts/harness/namespaces.js";
 import { useControlPlane } from "./harness/context.js";
-import { restrictedPod, toYaml } from "./harness/manifests.js";
-import { createTestNamespace, RESTRICTED, uniqueName } from "./harness/namespaces.js";
 
 const cp = useControlPlane();
 

@@ -13,15 +13,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { loadServeConfig } from "../../src/config.js";
-import { POLICY_NAME, renderManifests, renderManifestsYaml } from "../../src/manifests.js";
-import { issueCertificate } from "../../src/pki/issue.js";
-import { parseRules } from "../../src/policy/rules.js";
-import { useControlPlane } from "./harness/context.js";
-import { type Manifest, restrictedPod, toYaml } from "./harness/manifests.js";
-import { createTestNamespace, uniqueName } from "./harness/namespaces.js";
-import { REPO_ROOT } from "./harness/paths.js";
-import { pollUntil } from "./harness/poll.js";
+import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
+import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
+import { REPO_ROOT } from "../../scripts/harness/paths.js";
+import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   registerWebhooks,
   removeHarnessWebhooks,
@@ -29,7 +24,12 @@ import {
   type WebhookRegistration,
   type WebhookServer,
   waitForWebhookCalled,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import { loadServeConfig } from "../../src/config.js";
+import { POLICY_NAME, renderManifests, renderManifestsYaml } from "../../src/manifests.js";
+import { issueCertificate } from "../../src/pki/issue.js";
+import { parseRules } from "../../src/policy/rules.js";
+import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 

@@ -8,8 +8,8 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { removeHarnessWebhooks } from "../../scripts/harness/webhook.js";
 import { useControlPlane } from "./harness/context.js";
-import { removeHarnessWebhooks } from "./harness/webhook.js";
 
 const cp = useControlPlane();
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));

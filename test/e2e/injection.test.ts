@@ -6,22 +6,22 @@
  */
 import { createServer, type Server } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { issueCertificate } from "../../src/pki/issue.js";
-import { useControlPlane } from "./harness/context.js";
-import { restrictedPod, toYaml } from "./harness/manifests.js";
+import { restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import {
   createTestNamespace,
   INJECT_ENABLED,
   RESTRICTED,
   uniqueName,
-} from "./harness/namespaces.js";
+} from "../../scripts/harness/namespaces.js";
 import {
   registerWebhooks,
   startWebhook,
   type WebhookRegistration,
   type WebhookServer,
   waitForWebhookCalled,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import { issueCertificate } from "../../src/pki/issue.js";
+import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 

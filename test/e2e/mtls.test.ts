@@ -11,18 +11,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { issueCertificate } from "../../src/pki/issue.js";
-import { resolveBinaries } from "./harness/binaries.js";
-import { type OwnedControlPlane, startControlPlane } from "./harness/controlplane.js";
-import { restrictedPod, toYaml } from "./harness/manifests.js";
-import { createTestNamespace, INJECT_ENABLED } from "./harness/namespaces.js";
-import { freePorts } from "./harness/ports.js";
+import { resolveBinaries } from "../../scripts/harness/binaries.js";
+import { type OwnedControlPlane, startControlPlane } from "../../scripts/harness/controlplane.js";
+import { restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
+import { createTestNamespace, INJECT_ENABLED } from "../../scripts/harness/namespaces.js";
+import { freePorts } from "../../scripts/harness/ports.js";
 import {
   registerWebhooks,
   startWebhook,
   type WebhookServer,
   waitForWebhookCalled,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import { issueCertificate } from "../../src/pki/issue.js";
 
 const HOUR = 3_600_000;
 

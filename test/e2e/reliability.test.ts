@@ -7,23 +7,23 @@ import { createHash } from "node:crypto";
 import { renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { issueCertificate } from "../../src/pki/issue.js";
-import { useControlPlane } from "./harness/context.js";
-import { restrictedPod, toYaml } from "./harness/manifests.js";
+import { restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import {
   createTestNamespace,
   INJECT_ENABLED,
   RESTRICTED,
   uniqueName,
-} from "./harness/namespaces.js";
-import { pollUntil } from "./harness/poll.js";
+} from "../../scripts/harness/namespaces.js";
+import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   registerWebhooks,
   startWebhook,
   type WebhookRegistration,
   type WebhookServer,
   waitForWebhookCalled,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import { issueCertificate } from "../../src/pki/issue.js";
+import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 const DAY = 86_400_000;

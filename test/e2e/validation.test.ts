@@ -13,18 +13,17 @@
  * lookup can cache their absence. Tests that change shared state (the flag) restore it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useControlPlane } from "./harness/context.js";
-import type { KubectlResult } from "./harness/controlplane.js";
-import { exampleFiles, exampleObjects, examplePath } from "./harness/examples.js";
-import { connector, type Manifest, secret, toYaml } from "./harness/manifests.js";
-import { createTestNamespace, uniqueName } from "./harness/namespaces.js";
-import { pollUntil } from "./harness/poll.js";
+import type { KubectlResult } from "../../scripts/harness/controlplane.js";
+import { exampleFiles, exampleObjects, examplePath } from "../../scripts/harness/examples.js";
+import { connector, type Manifest, secret, toYaml } from "../../scripts/harness/manifests.js";
+import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
+import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   type ApplyVerdict,
   applyVerdict,
   type FieldErrorRef,
   verdictKind,
-} from "./harness/verdicts.js";
+} from "../../scripts/harness/verdicts.js";
 import {
   metricSum,
   type ReviewLogLine,
@@ -33,7 +32,8 @@ import {
   type WebhookRegistration,
   type WebhookServer,
   waitForWebhookCalled,
-} from "./harness/webhook.js";
+} from "../../scripts/harness/webhook.js";
+import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { loadServeConfig } from "../../src/config.js";
+import type { ClusterView } from "../../src/core/view.js";
 import { buildDecisions } from "../../src/decisions.js";
 import { MemoryClusterView } from "../../src/kube/memory.js";
-import type { ClusterView } from "../../src/kube/view.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { buildServer } from "../../src/server.js";

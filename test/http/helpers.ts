@@ -1,4 +1,4 @@
-import type { Decide } from "../../src/admission/routes.js";
+import type { Decide } from "../../src/core/types.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { createMetrics, type Metrics } from "../../src/observability/metrics.js";
 import { type IssuedCertificate, issueCertificate } from "../../src/pki/issue.js";

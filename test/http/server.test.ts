@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Decide } from "../../src/admission/routes.js";
+import type { Decide } from "../../src/core/types.js";
 import { review, testServer } from "./helpers.js";
 
 let server: ReturnType<typeof testServer>;

@@ -2,7 +2,11 @@
  * What a test file uses to reach the run's control plane (started by global-setup.ts).
  */
 import { beforeEach, inject } from "vitest";
-import { type ControlPlane, type ControlPlaneInfo, connectControlPlane } from "./controlplane.js";
+import {
+  type ControlPlane,
+  type ControlPlaneInfo,
+  connectControlPlane,
+} from "../../../scripts/harness/controlplane.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -7,11 +7,11 @@
  * cached; a cold build streams its progress here and takes minutes).
  */
 import type { TestProject } from "vitest/node";
-import { resolveBinaries } from "./binaries.js";
-import { killTrackedGroups, reapOrphans } from "./children.js";
-import { startControlPlane } from "./controlplane.js";
-import { installCrds } from "./crds.js";
-import { serveControl } from "./remote.js";
+import { resolveBinaries } from "../../../scripts/harness/binaries.js";
+import { killTrackedGroups, reapOrphans } from "../../../scripts/harness/children.js";
+import { startControlPlane } from "../../../scripts/harness/controlplane.js";
+import { installCrds } from "../../../scripts/harness/crds.js";
+import { serveControl } from "../../../scripts/harness/remote.js";
 
 function log(message: string): void {
   process.stderr.write(`[e2e] ${message}\n`);

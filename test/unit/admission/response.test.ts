@@ -10,7 +10,7 @@ import {
   patch,
   respond,
 } from "../../../src/admission/response.js";
-import type { AddOperation } from "../../../src/admission/types.js";
+import type { AddOperation } from "../../../src/core/types.js";
 
 const ENVELOPE = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" };
 

@@ -6,7 +6,6 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { KubeObject } from "../../../src/admission/types.js";
 import { type CliIo, UsageError } from "../../../src/cli/io.js";
 import {
   type ApiResource,
@@ -16,6 +15,7 @@ import {
   type Page,
   type PageRequest,
 } from "../../../src/cli/kube.js";
+import type { KubeObject } from "../../../src/core/types.js";
 
 /** A command's outcome. */
 export interface Run {

@@ -4,10 +4,10 @@ import { fileURLToPath } from "node:url";
 import fastJsonPatch from "fast-json-patch";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
-import type { KubeObject } from "../../../src/admission/types.js";
 import { type InjectReport, runInject } from "../../../src/cli/inject.js";
 import { evaluatePodSecurity } from "../../../src/cli/pss.js";
 import { podTemplateOf } from "../../../src/cli/workloads.js";
+import type { KubeObject } from "../../../src/core/types.js";
 import { FakeCluster, run, tempFiles } from "./helpers.js";
 
 const { applyPatch, deepClone } = fastJsonPatch;

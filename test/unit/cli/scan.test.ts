@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../src/admission/types.js";
 import { runScan, type ScanReport } from "../../../src/cli/scan.js";
+import type { KubeObject } from "../../../src/core/types.js";
 import { FakeCluster, type FakeResource, run } from "./helpers.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../../examples/", import.meta.url));

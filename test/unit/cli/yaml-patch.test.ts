@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import fastJsonPatch from "fast-json-patch";
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
-import type { AddOperation, KubeObject } from "../../../src/admission/types.js";
 import { applyToDocument, pointerTokens } from "../../../src/cli/yaml-patch.js";
+import type { AddOperation, KubeObject } from "../../../src/core/types.js";
 import { planPodPatch } from "../../../src/inject/pod.js";
 import { DEFAULT_INJECTION_SETTINGS } from "../../../src/inject/settings.js";
 

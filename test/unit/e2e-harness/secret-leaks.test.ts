@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { secretLeaks } from "../../e2e/harness/webhook.js";
+import { secretLeaks } from "../../../scripts/harness/webhook.js";
 
 describe("secretLeaks (the e2e log scan)", () => {
   it.each([

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { applyPatch, deepClone } from "fast-json-patch";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { AdmissionRequest, KubeObject } from "../../../src/admission/types.js";
+import type { AdmissionRequest, KubeObject } from "../../../src/core/types.js";
+import type { ClusterView } from "../../../src/core/view.js";
 import { decideInjection, type InjectionPolicy } from "../../../src/inject/decision.js";
 import { DEFAULT_INJECTION_SETTINGS } from "../../../src/inject/settings.js";
 import { MemoryClusterView } from "../../../src/kube/memory.js";
-import type { ClusterView } from "../../../src/kube/view.js";
 import { NOW, type PkiFixtures, pkiFixtures } from "../../fixtures/pki/certificates.js";
 
 let pki: PkiFixtures;

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import jsonpatch from "fast-json-patch";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import type { KubeObject } from "../../../src/admission/types.js";
+import type { KubeObject } from "../../../src/core/types.js";
 import { configMapNameFor, type PodPatchPlan, planPodPatch } from "../../../src/inject/pod.js";
 import { DEFAULT_INJECTION_SETTINGS } from "../../../src/inject/settings.js";
 

@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import jsonpatch from "fast-json-patch";
 import { describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../src/admission/types.js";
+import type { KubeObject } from "../../../src/core/types.js";
 import { normalizeMountPath } from "../../../src/inject/paths.js";
 import { planPodPatch } from "../../../src/inject/pod.js";
 import { DEFAULT_INJECTION_SETTINGS, INJECTED_ANNOTATION } from "../../../src/inject/settings.js";

@@ -1,6 +1,6 @@
 import jsonpatch from "fast-json-patch";
 import { describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../src/admission/types.js";
+import type { KubeObject } from "../../../src/core/types.js";
 import { pathsOverlap } from "../../../src/inject/paths.js";
 import {
   configMapNameFor,

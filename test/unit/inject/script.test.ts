@@ -9,14 +9,13 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { RHEL_BUNDLE_FILE_NAME, TRUST_STORE_FILE_NAME } from "../../../src/inject/paths.js";
 import { planPodPatch } from "../../../src/inject/pod.js";
 import {
   ERR_NO_CUSTOM_CA,
   ERR_NO_SYSTEM_BUNDLE,
   INSTALL_CA_CERT_SCRIPT,
-  RHEL_BUNDLE_FILE_NAME,
   SCRIPT_ENV,
-  TRUST_STORE_FILE_NAME,
 } from "../../../src/inject/script.js";
 import { DEFAULT_INJECTION_SETTINGS } from "../../../src/inject/settings.js";
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import type { AdmissionRequest, KubeObject, Operation } from "../../../src/admission/types.js";
+import type { AdmissionRequest, KubeObject, Operation } from "../../../src/core/types.js";
+import type { ClusterView } from "../../../src/core/view.js";
 import { MemoryClusterView } from "../../../src/kube/memory.js";
-import type { ClusterView } from "../../../src/kube/view.js";
 import { decideValidation, type PolicySettings } from "../../../src/policy/engine.js";
 import { BUILTIN_RULES, parseRules } from "../../../src/policy/rules.js";
 import { NOW, type PkiFixtures, pkiFixtures } from "../../fixtures/pki/certificates.js";

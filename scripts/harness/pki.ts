@@ -4,7 +4,7 @@
  * in kube-apiserver, etcd's client and kubectl).
  */
 import { generateKeyPairSync } from "node:crypto";
-import { type IssuedCertificate, issueCertificate } from "../../../src/pki/issue.js";
+import { type IssuedCertificate, issueCertificate } from "../../src/pki/issue.js";
 
 /** What a kube-apiserver needs, as PEM. */
 export interface ClusterPki {

@@ -1,7 +1,7 @@
 /**
  * Where the repository is, found from this file's location. The harness runs from its
- * TypeScript sources under vitest (test/e2e/harness) and compiled for `npm run demo`
- * (dist/test/e2e/harness): paths relative to `import.meta.url` would differ between the two,
+ * TypeScript sources under vitest (scripts/harness) and compiled for `npm run demo` and the
+ * benchmark (dist/scripts/harness): paths relative to `import.meta.url` would differ between the two,
  * so everything is resolved from the repository root instead.
  */
 import { existsSync, readFileSync } from "node:fs";
