@@ -40,8 +40,6 @@ export interface AccessReviewerOptions {
 
 export class AccessReviewer {
   private readonly cache: LRUCache<string, boolean, AccessQuestion>;
-  /** Reviews sent to the API (not answered from the cache or a review in flight). */
-  reviews = 0;
 
   constructor(
     private readonly review: ReviewAccess,
@@ -91,7 +89,6 @@ export class AccessReviewer {
   }
 
   private async send(question: AccessQuestion): Promise<boolean> {
-    this.reviews++;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
