@@ -288,6 +288,27 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "namespaces cluster-scoped planes may reference CA Secrets in; empty allows any",
   },
   {
+    key: "authorizeReferences",
+    flag: "authorize-references",
+    kind: { type: "boolean" },
+    default: "true",
+    help: "read a referenced Secret only if the requesting user may get it (SubjectAccessReview); false tells anyone who may create the object what the Secret holds",
+  },
+  {
+    key: "accessReviewTtl",
+    flag: "access-review-ttl",
+    kind: DURATION,
+    default: "10s",
+    help: "how long a SubjectAccessReview answer is reused per user and Secret; a revoked grant still counts this long",
+  },
+  {
+    key: "secretNamespaces",
+    flag: "secret-namespaces",
+    kind: { type: "list" },
+    default: "",
+    help: "namespaces whose Secrets the webhook may read (install Roles there); a reference elsewhere is denied naming this option; empty: any (cluster-wide get)",
+  },
+  {
     key: "expiringWithinDays",
     flag: "expiring-within-days",
     kind: { type: "integer", min: 0, max: 3650 },
@@ -395,6 +416,9 @@ export interface Config {
   readonly missingSecret: "warn" | "deny";
   readonly unverifiable: "deny" | "warn";
   readonly allowedSecretNamespaces: readonly string[];
+  readonly authorizeReferences: boolean;
+  readonly accessReviewTtlMs: number;
+  readonly secretNamespaces: readonly string[];
   readonly expiringWithinDays: number;
   readonly lookupTtlMs: number;
   /** Pod injection: what is added, and what happens when it cannot be done. */
@@ -469,6 +493,9 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     missingSecret: value("missingSecret"),
     unverifiable: value("unverifiable"),
     allowedSecretNamespaces: value("allowedSecretNamespaces"),
+    authorizeReferences: value("authorizeReferences"),
+    accessReviewTtlMs: value("accessReviewTtl"),
+    secretNamespaces: value("secretNamespaces"),
     expiringWithinDays: value("expiringWithinDays"),
     lookupTtlMs: value("lookupTtl"),
     rules: value<Rule[] | undefined>("rules") ?? [],
@@ -482,6 +509,12 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (config.clientCn.length > 0 && config.clientCaFile === undefined) {
     throw new ConfigError(
       "--client-cn: needs --client-ca-file (client certificates are only asked for then)",
+    );
+  }
+  const badNamespace = config.secretNamespaces.find((n) => !isDns1123(n, false));
+  if (badNamespace !== undefined) {
+    throw new ConfigError(
+      `--secret-namespaces: invalid value ${JSON.stringify(badNamespace)}: not a valid namespace name`,
     );
   }
   if (config.tlsReloadIntervalMs < 50) {

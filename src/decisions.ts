@@ -1,6 +1,6 @@
 import type { Config } from "./config.js";
 import type { Decide } from "./core/types.js";
-import type { ClusterView, Lookup } from "./core/view.js";
+import type { Access, ClusterView, Lookup } from "./core/view.js";
 import { decideInjection, type InjectionPolicy } from "./inject/decision.js";
 import { decideValidation, type PolicySettings } from "./policy/engine.js";
 import { BUILTIN_RULES } from "./policy/rules.js";
@@ -41,53 +41,63 @@ export function withDeadline(
   marginMs: number,
 ): ClusterView {
   if (deadline === undefined) return view;
-  const race = <T>(lookup: Promise<Lookup<T>>): Promise<Lookup<T>> => {
+  const race = <T>(answer: Promise<T>, late: T, failed: (reason: string) => T): Promise<T> => {
     const budget = deadline - marginMs - Date.now();
-    const late: Lookup<T> = {
-      found: false,
-      timedOut: true,
-      unavailable: `no answer from the Kubernetes API ${marginMs}ms before the apiserver's deadline`,
-    };
     if (budget <= 0) return Promise.resolve(late);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(late), budget);
-      lookup.then(
+      answer.then(
         (value) => {
           clearTimeout(timer);
           resolve(value);
         },
         (error: unknown) => {
           clearTimeout(timer);
-          resolve({ found: false, unavailable: (error as Error).message });
+          resolve(failed((error as Error).message));
         },
       );
     });
   };
-  return wrapLookups(view, race);
+  const reason = `no answer from the Kubernetes API ${marginMs}ms before the apiserver's deadline`;
+  return wrapAnswers(view, {
+    lookup: (answer) =>
+      race(answer, { found: false, timedOut: true, unavailable: reason }, (unavailable) => ({
+        found: false,
+        unavailable,
+      })),
+    access: (answer) =>
+      race(answer, { allowed: false, timedOut: true, unavailable: reason }, (unavailable) => ({
+        allowed: false,
+        unavailable,
+      })),
+  });
 }
 
 /**
- * Fault injection for tests (`--test-lookup-delay`): every lookup answers `delayMs` late, as
- * from a slow or overloaded apiserver.
+ * Fault injection for tests (`--test-lookup-delay`): every lookup (and access review) answers
+ * `delayMs` late, as from a slow or overloaded apiserver.
  */
 export function delayedView(view: ClusterView, delayMs: number): ClusterView {
-  return wrapLookups(
-    view,
-    <T>(lookup: Promise<Lookup<T>>) =>
-      new Promise<Lookup<T>>((resolve) => setTimeout(() => resolve(lookup), delayMs)),
-  );
+  const later = <T>(answer: Promise<T>) =>
+    new Promise<T>((resolve) => setTimeout(() => resolve(answer), delayMs));
+  return wrapAnswers(view, { lookup: later, access: later });
 }
 
-/** The view with every API lookup passed through `wrap`; the cached reads are unchanged. */
-function wrapLookups(
+/** The view with every API answer passed through a wrapper; the cached reads are unchanged. */
+function wrapAnswers(
   view: ClusterView,
-  wrap: <T>(lookup: Promise<Lookup<T>>) => Promise<Lookup<T>>,
+  wrap: {
+    lookup: <T>(answer: Promise<Lookup<T>>) => Promise<Lookup<T>>;
+    access: (answer: Promise<Access>) => Promise<Access>;
+  },
 ): ClusterView {
   return {
-    getSecret: (namespace, name) => wrap(view.getSecret(namespace, name)),
-    getConfigMap: (namespace, name) => wrap(view.getConfigMap(namespace, name)),
+    getSecret: (namespace, name) => wrap.lookup(view.getSecret(namespace, name)),
+    getConfigMap: (namespace, name) => wrap.lookup(view.getConfigMap(namespace, name)),
     namespaceLabels: (name) => view.namespaceLabels(name),
     featureFlag: (name) => view.featureFlag(name),
+    mayGet: (user, resource, namespace, name) =>
+      wrap.access(view.mayGet(user, resource, namespace, name)),
   };
 }
 
@@ -99,6 +109,8 @@ export function policySettings(config: Config): PolicySettings {
     missingSecret: config.missingSecret,
     allowedSecretNamespaces: config.allowedSecretNamespaces,
     unverifiable: config.unverifiable,
+    authorizeReferences: config.authorizeReferences,
+    secretNamespaces: config.secretNamespaces,
     expiringWithinDays: config.expiringWithinDays,
   };
 }
@@ -110,5 +122,6 @@ export function unavailableView(reason: string): ClusterView {
     getConfigMap: async () => ({ found: false, unavailable: reason }),
     namespaceLabels: () => undefined,
     featureFlag: () => false,
+    mayGet: async () => ({ allowed: false, unavailable: reason }),
   };
 }

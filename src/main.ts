@@ -157,7 +157,7 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
     view = unavailableView(reason);
     readiness.add("cluster", () => ({ ok: false, reason }));
   } else {
-    cluster = new KubeClusterView(kubeConfig, clusterViewOptions(config, logger));
+    cluster = new KubeClusterView(kubeConfig, clusterViewOptions(config, logger, metrics));
     view = cluster;
     const c = cluster;
     cacheSizes = () => c.sizes();

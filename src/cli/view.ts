@@ -6,7 +6,7 @@
  * from differs.
  */
 import type { KubeObject } from "../core/types.js";
-import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
+import type { Access, ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
 import type { FlagSource, MemoryClusterView } from "../kube/memory.js";
 import { LruCache } from "../pki/cache.js";
 import { KubeReadError, type KubeReader, paginate } from "./kube.js";
@@ -114,6 +114,14 @@ export class LiveClusterView implements ClusterView {
     return this.flags?.[name] === "true";
   }
 
+  /**
+   * Always allowed: the command reads with the user's own credentials, so a Secret they may
+   * not get fails the GET itself (HTTP 403, reported, exit 2) and is never shown.
+   */
+  async mayGet(): Promise<Access> {
+    return { allowed: true };
+  }
+
   private lookup(
     kind: "Secret" | "ConfigMap",
     namespace: string,
@@ -186,6 +194,9 @@ export function layeredView(options: LayeredViewOptions): ClusterView {
       if (options.inputHasFlags || cluster === undefined) return input.featureFlag(name);
       return cluster.featureFlag(name);
     },
+    // The user runs the command as themself: what is in their input they have, and the
+    // cluster is read with their own credentials (LiveClusterView).
+    mayGet: async () => ({ allowed: true }),
   };
 }
 

@@ -60,6 +60,9 @@ export async function decideInjection(
   if (!choice.ok) return fail(policy, 422, "Invalid", choice.message);
   const key = policy.settings.customCa.configMapKey;
   const where = `ConfigMap ${namespace}/${choice.name}`;
+  // No access question (ClusterView.mayGet) here: the CA ConfigMap is always in the Pod's own
+  // namespace, and whoever may create the Pod may mount any ConfigMap there anyway, so what
+  // the answer says about it (missing, its key, its certificates) tells them nothing new.
   const lookup = await view.getConfigMap(namespace, choice.name);
   if (!lookup.found) {
     if (lookup.unavailable !== undefined) {

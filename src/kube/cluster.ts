@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import {
+  AuthorizationV1Api,
   CoreV1Api,
   KubeConfig,
   type KubernetesListObject,
@@ -14,9 +15,19 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import type { Config } from "../config.js";
-import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
+import type { UserInfo } from "../core/types.js";
+import type {
+  Access,
+  ClusterView,
+  ConfigMapObject,
+  Lookup,
+  ReadResource,
+  SecretObject,
+} from "../core/view.js";
 import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import { LruCache } from "../pki/cache.js";
+import { AccessReviewer, type ReviewAccess } from "./access.js";
 
 /**
  * Finds the cluster as kubectl does: an explicit path, then $KUBECONFIG, then the in-cluster
@@ -65,11 +76,27 @@ export interface KubeClusterViewOptions {
   lookupTtlMs: number;
   /** Most fetched objects kept. */
   maxCachedLookups: number;
+  /** How long a SubjectAccessReview's answer is reused per user and object. */
+  accessReviewTtlMs: number;
+  /** Most SubjectAccessReview answers kept. */
+  maxCachedAccessReviews: number;
   logger: Logger;
+  /** Where SubjectAccessReviews and their cache are counted (the server's metrics). */
+  metrics?: Pick<Metrics, "accessReviews" | "accessReviewCache">;
 }
 
+/**
+ * A SubjectAccessReview is one small POST; an apiserver that has not answered in this long is
+ * treated as unavailable (and the question is asked afresh next time).
+ */
+const ACCESS_REVIEW_TIMEOUT_MS = 5_000;
+
 /** The view `serve` runs with: what it watches follows the configuration. */
-export function clusterViewOptions(config: Config, logger: Logger): KubeClusterViewOptions {
+export function clusterViewOptions(
+  config: Config,
+  logger: Logger,
+  metrics?: Pick<Metrics, "accessReviews" | "accessReviewCache">,
+): KubeClusterViewOptions {
   return {
     flagConfigMap: { namespace: config.systemNamespace, name: config.flagConfigMap },
     labelledSecrets: {
@@ -81,7 +108,10 @@ export function clusterViewOptions(config: Config, logger: Logger): KubeClusterV
     watchNamespaces: true,
     lookupTtlMs: config.lookupTtlMs,
     maxCachedLookups: 4096,
+    accessReviewTtlMs: config.accessReviewTtlMs,
+    maxCachedAccessReviews: 10_000,
     logger,
+    ...(metrics === undefined ? {} : { metrics }),
   };
 }
 
@@ -224,6 +254,7 @@ export class KubeClusterView implements ClusterView {
     lookup: Lookup<SecretObject | ConfigMapObject>;
   }>;
   private readonly inflight = new Map<string, Promise<Lookup<SecretObject | ConfigMapObject>>>();
+  private readonly access: AccessReviewer;
   /** Lookups made against the API (not served from a cache), for tests and metrics. */
   apiLookups = 0;
 
@@ -294,6 +325,12 @@ export class KubeClusterView implements ClusterView {
       this.reflectors.push(this.namespaces as Reflector<KubernetesObject>);
     }
     this.lookups = new LruCache(options.maxCachedLookups, 64 * 1024 * 1024);
+    this.access = new AccessReviewer(subjectAccessReview(kc), {
+      ttlMs: options.accessReviewTtlMs,
+      max: options.maxCachedAccessReviews,
+      timeoutMs: ACCESS_REVIEW_TIMEOUT_MS,
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    });
   }
 
   /** Starts every watch; resolves when each has listed once (or failed and is retrying). */
@@ -320,6 +357,7 @@ export class KubeClusterView implements ClusterView {
     const sizes: Record<string, number> = {};
     for (const r of this.reflectors) sizes[r.name] = r.watch.list().length;
     sizes.lookups = this.lookups.stats().entries;
+    sizes["access-reviews"] = this.access.size();
     return sizes;
   }
 
@@ -331,6 +369,11 @@ export class KubeClusterView implements ClusterView {
   namespaceLabels(name: string): Record<string, string> | undefined {
     const ns = this.namespaces?.watch.get(name);
     return ns === undefined ? undefined : (ns.metadata?.labels ?? {});
+  }
+
+  /** A SubjectAccessReview for the request's user, cached briefly and coalesced. */
+  mayGet(user: UserInfo, resource: ReadResource, namespace: string, name: string): Promise<Access> {
+    return this.access.mayGet(user, resource, namespace, name);
   }
 
   async getSecret(namespace: string, name: string): Promise<Lookup<SecretObject>> {
@@ -402,6 +445,43 @@ export class KubeClusterView implements ClusterView {
       return { found: false, unavailable: describeError(error) };
     }
   }
+}
+
+/**
+ * One SubjectAccessReview: may the user (name, uid, groups, extra, exactly as the apiserver
+ * authenticated them) `get` the object? Authorization of a named object never depends on
+ * whether it exists, so the answer reveals nothing about it. Needs `create
+ * subjectaccessreviews` (deploy/base/rbac.yaml).
+ */
+function subjectAccessReview(kc: KubeConfig): ReviewAccess {
+  const api = kc.makeApiClient(AuthorizationV1Api);
+  return async ({ user, resource, namespace, name }) => {
+    try {
+      const review = await api.createSubjectAccessReview({
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            ...(user.username ? { user: user.username } : {}),
+            ...(user.uid ? { uid: user.uid } : {}),
+            ...(user.groups?.length ? { groups: [...user.groups] } : {}),
+            ...(user.extra && Object.keys(user.extra).length > 0 ? { extra: user.extra } : {}),
+            resourceAttributes: {
+              verb: "get",
+              group: "",
+              version: "v1",
+              resource,
+              namespace,
+              name,
+            },
+          },
+        },
+      });
+      return review.status?.allowed === true;
+    } catch (error) {
+      throw new Error(describeError(error));
+    }
+  };
 }
 
 function toSecret(secret: V1Secret): SecretObject {

@@ -1,9 +1,29 @@
-import type { ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
+import type { UserInfo } from "../core/types.js";
+import type {
+  Access,
+  ClusterView,
+  ConfigMapObject,
+  Lookup,
+  ReadResource,
+  SecretObject,
+} from "../core/view.js";
 
 /** Where the feature flags live: one ConfigMap whose string values are "true" / "false". */
 export interface FlagSource {
   namespace: string;
   name: string;
+}
+
+/**
+ * A row of the access table of a MemoryClusterView: `user` (or any member of `group`) may get
+ * `resource` in `namespace`, only the object `name` if it is given (RBAC's resourceNames).
+ */
+export interface AccessGrant {
+  readonly user?: string;
+  readonly group?: string;
+  readonly resource: ReadResource;
+  readonly namespace: string;
+  readonly name?: string;
 }
 
 /**
@@ -14,6 +34,16 @@ export class MemoryClusterView implements ClusterView {
   private readonly secrets = new Map<string, SecretObject>();
   private readonly configMaps = new Map<string, ConfigMapObject>();
   private readonly namespaces = new Map<string, Record<string, string>>();
+  /** Undefined: everyone may get everything (the offline commands read as the user). */
+  private grants: AccessGrant[] | undefined;
+  private accessFailure: string | undefined;
+  /** Every access question asked, in order (for tests). */
+  readonly accessQuestions: {
+    user: UserInfo;
+    resource: ReadResource;
+    namespace: string;
+    name: string;
+  }[] = [];
 
   constructor(
     private readonly flags: FlagSource = {
@@ -61,6 +91,40 @@ export class MemoryClusterView implements ClusterView {
 
   featureFlag(name: string): boolean {
     return this.configMaps.get(key(this.flags.namespace, this.flags.name))?.data?.[name] === "true";
+  }
+
+  /** From now on only these grants (and later ones) allow a `get`; everything else is denied. */
+  restrictAccess(...grants: AccessGrant[]): this {
+    this.grants = [...(this.grants ?? []), ...grants];
+    return this;
+  }
+
+  /** Every access question answers "unavailable" with this reason (an API outage). */
+  failAccessReviews(reason: string): this {
+    this.accessFailure = reason;
+    return this;
+  }
+
+  async mayGet(
+    user: UserInfo,
+    resource: ReadResource,
+    namespace: string,
+    name: string,
+  ): Promise<Access> {
+    this.accessQuestions.push({ user, resource, namespace, name });
+    if (this.accessFailure !== undefined)
+      return { allowed: false, unavailable: this.accessFailure };
+    if (this.grants === undefined) return { allowed: true };
+    const groups = user.groups ?? [];
+    const granted = this.grants.some(
+      (g) =>
+        (g.user === undefined || g.user === user.username) &&
+        (g.group === undefined || groups.includes(g.group)) &&
+        g.resource === resource &&
+        g.namespace === namespace &&
+        (g.name === undefined || g.name === name),
+    );
+    return granted ? { allowed: true } : { allowed: false };
   }
 }
 

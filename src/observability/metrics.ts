@@ -18,6 +18,10 @@ export interface Metrics {
   readonly certificateReloads: Counter<"result">;
   /** Objects held per cache (watched objects and fetched lookups); filled at scrape time. */
   readonly cacheObjects: Gauge<"cache">;
+  /** SubjectAccessReviews sent to the API, by decision (allowed|denied|error). */
+  readonly accessReviews: Counter<"decision">;
+  /** "May this user get it?" questions, by where the answer came from (hit|coalesced|miss). */
+  readonly accessReviewCache: Counter<"result">;
 }
 
 /**
@@ -76,6 +80,18 @@ export function createMetrics(
       collect() {
         for (const [cache, count] of Object.entries(cacheSizes())) this.set({ cache }, count);
       },
+    }),
+    accessReviews: new Counter({
+      name: "ca_trust_webhook_access_reviews_total",
+      help: "SubjectAccessReviews sent before reading a Secret for a request, by decision",
+      labelNames: ["decision"],
+      registers: [registry],
+    }),
+    accessReviewCache: new Counter({
+      name: "ca_trust_webhook_access_review_cache_total",
+      help: "Access questions answered from the cache (hit), by a review in flight (coalesced) or by a new review (miss)",
+      labelNames: ["result"],
+      registers: [registry],
     }),
   };
 }

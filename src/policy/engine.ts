@@ -22,6 +22,17 @@ export interface PolicySettings {
   readonly allowedSecretNamespaces: readonly string[];
   /** A lookup the API could not answer: deny (default, fail closed) or allow with a warning. */
   readonly unverifiable: "deny" | "warn";
+  /**
+   * Read a referenced Secret only if the requesting user may `get` it themself (asked through
+   * `ClusterView.mayGet`); otherwise deny without reading it. Off, anyone who may create the
+   * object learns through the answers what the Secret holds.
+   */
+  readonly authorizeReferences: boolean;
+  /**
+   * The namespaces our ServiceAccount may read Secrets in (namespace-scoped RBAC); empty: any.
+   * A reference elsewhere is denied naming the option instead of failing on a 403.
+   */
+  readonly secretNamespaces: readonly string[];
   /** CERT_EXPIRES_SOON window in days. */
   readonly expiringWithinDays: number;
 }
@@ -227,6 +238,11 @@ async function checkReference(
     key = spec.keys.key;
   }
 
+  // Nothing about the Secret, not even whether it exists, is said before the user is known to
+  // be allowed to read it: the access question does not depend on its existence.
+  const refused = await refuseRead(ctx, secretNamespace, name, namePath, nsPath ?? namePath);
+  if (refused !== undefined) return refused;
+
   const lookup = await ctx.view.getSecret(secretNamespace, name);
   if (!lookup.found) {
     if (lookup.unavailable !== undefined) {
@@ -245,6 +261,76 @@ async function checkReference(
   const at = keyPath ?? namePath;
   checkSecretData(lookup.object, spec.keys, key, () => at, name, ctx, errors, warnings);
   return { errors, warnings };
+}
+
+/** Longest user name quoted in a denial (a direct caller chooses it). */
+const MAX_SHOWN_USER = 100;
+
+/**
+ * Whether the webhook may read Secret `namespace/name` for this request: the namespace must be
+ * one our ServiceAccount reads in (`secretNamespaces`), and the requesting user must be allowed
+ * to `get` it. Returns the outcome that ends the reference's check (a denial, or under
+ * `unverifiable: warn` a warning) without reading, or undefined to go on and read.
+ */
+async function refuseRead(
+  ctx: Context,
+  namespace: string,
+  name: string,
+  namePath: string,
+  nsPath: string,
+): Promise<Outcome | undefined> {
+  const listed = ctx.settings.secretNamespaces;
+  if (listed.length > 0 && !listed.includes(namespace)) {
+    const shown = listed.slice(0, 10).map((n) => `"${n}"`);
+    if (listed.length > 10) shown.push("...");
+    return {
+      errors: [
+        fieldError(
+          "Forbidden",
+          nsPath,
+          undefined,
+          `this webhook reads CA Secrets only in the namespaces of its --secret-namespaces option (${shown.join(", ")}), not in "${namespace}"; ask the cluster administrator to add it`,
+        ),
+      ],
+      warnings: [],
+    };
+  }
+  if (!ctx.settings.authorizeReferences) return undefined;
+  const user = ctx.request.userInfo;
+  const must = "a CA reference must point at a Secret you can read";
+  if (user === undefined || ((user.username ?? "") === "" && (user.groups ?? []).length === 0)) {
+    return {
+      errors: [fieldError("Forbidden", namePath, undefined, `the request names no user; ${must}`)],
+      warnings: [],
+    };
+  }
+  const access = await ctx.view.mayGet(user, "secrets", namespace, name);
+  if (access.allowed) return undefined;
+  const who = shownUser(user.username ?? "");
+  if (access.unavailable !== undefined) {
+    const text = `could not check that user ${who} may get secrets in namespace "${namespace}"${access.timedOut ? " in time" : ""}: ${access.unavailable}`;
+    return ctx.settings.unverifiable === "deny"
+      ? { errors: [fieldError("InternalError", namePath, undefined, text)], warnings: [] }
+      : { errors: [], warnings: [`${namePath}: ${text}; the CA Secret was not read`] };
+  }
+  return {
+    errors: [
+      fieldError(
+        "Forbidden",
+        namePath,
+        undefined,
+        `user ${who} may not get secrets in namespace "${namespace}"; ${must}`,
+      ),
+    ],
+    warnings: [],
+  };
+}
+
+/** A user name for a message: quoted, escaped, and cut short. */
+function shownUser(username: string): string {
+  const cut =
+    username.length > MAX_SHOWN_USER ? `${username.slice(0, MAX_SHOWN_USER)}...` : username;
+  return JSON.stringify(cut);
 }
 
 function checkLabelledSecret(rule: LabelledSecretRule, ctx: Context): Outcome {

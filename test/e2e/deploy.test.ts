@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
@@ -37,6 +37,8 @@ const DEPLOY = join(REPO_ROOT, "deploy");
 const CHART = join(DEPLOY, "helm", "ca-trust-webhook");
 const NAMESPACE = "ca-trust-system";
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:ca-trust-webhook`;
+/** The objects' name in the kustomize install and in a Helm release named ca-trust-webhook. */
+const NAME = "ca-trust-webhook";
 
 /** A rendered object. */
 type Rendered = Manifest & { apiVersion: string; kind: string };
@@ -205,6 +207,125 @@ describe("kustomize: deploy/ and its overlays", () => {
   });
 });
 
+/** `kubectl kustomize` of an overlay of `resources` and `components` (paths under deploy/). */
+async function kustomizeWith(resources: string[], components: string[]): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-kustomize-"));
+  try {
+    // kustomize takes only relative paths to other kustomizations.
+    const rel = (path: string) => relative(dir, join(DEPLOY, path));
+    writeFileSync(
+      join(dir, "kustomization.yaml"),
+      toYaml({
+        apiVersion: "kustomize.config.k8s.io/v1beta1",
+        kind: "Kustomization",
+        resources: resources.map(rel),
+        components: components.map(rel),
+      }),
+    );
+    return (await cp.kubectl(["kustomize", dir])).stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type PodSpec = {
+  containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[];
+  volumes: { name: string; secret?: { secretName: string; items?: object[] } }[];
+};
+type Rules = { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+
+describe("kustomize components: mutual TLS and namespace-scoped Secret reads", () => {
+  it("components/mtls mounts the client CA and passes --client-ca-file and --client-cn; the apiserver accepts it", async () => {
+    const yaml = await kustomizeWith(["overlays/self-managed"], ["components/mtls"]);
+    const rendered = objects(yaml);
+    const pod = (find(rendered, "Deployment") as { spec: { template: { spec: PodSpec } } }).spec
+      .template.spec;
+    const container = pod.containers[0] as PodSpec["containers"][number];
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        "--certificate-mode=self-managed",
+        "--client-ca-file=/client-ca/ca.crt",
+        "--client-cn=kube-apiserver",
+      ]),
+    );
+    expect(container.volumeMounts).toContainEqual({
+      name: "client-ca",
+      mountPath: "/client-ca",
+      readOnly: true,
+    });
+    expect(pod.volumes).toContainEqual({
+      name: "client-ca",
+      secret: {
+        secretName: "ca-trust-webhook-client-ca",
+        items: [{ key: "ca.crt", path: "ca.crt" }],
+      },
+    });
+    const applied = await serverDryRun(yaml);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+
+  it("components/namespaced-secrets drops the cluster-wide Secret get, grants it in platform-cas and passes --secret-namespaces", async () => {
+    await cp.kubectl(["create", "namespace", "platform-cas"], { allowFail: true });
+    const yaml = await kustomizeWith(
+      ["overlays/self-managed"],
+      ["components/mtls", "components/namespaced-secrets"],
+    );
+    const rendered = objects(yaml);
+    const clusterRole = rendered.find(
+      (o) => o.kind === "ClusterRole" && (o.metadata as { name: string }).name === NAME,
+    ) as unknown as Rules;
+    expect(clusterRole.rules.filter((r) => r.resources.includes("secrets"))).toEqual([]);
+    expect(clusterRole.rules).toContainEqual({
+      apiGroups: ["authorization.k8s.io"],
+      resources: ["subjectaccessreviews"],
+      verbs: ["create"],
+    });
+    const role = rendered.find(
+      (o) =>
+        o.kind === "Role" && (o.metadata as { namespace: string }).namespace === "platform-cas",
+    ) as unknown as Rules;
+    expect(role.rules).toEqual([{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }]);
+    const args = (find(rendered, "Deployment") as { spec: { template: { spec: PodSpec } } }).spec
+      .template.spec.containers[0]?.args;
+    expect(args).toContain("--secret-namespaces=platform-cas");
+    expect(args).toContain("--client-ca-file=/client-ca/ca.crt");
+    const applied = await serverDryRun(yaml);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+
+  it("with namespaced-secrets applied, the ServiceAccount may get Secrets in platform-cas and nowhere else", async () => {
+    await cp.kubectl(["create", "namespace", "platform-cas"], { allowFail: true });
+    const rendered = objects(await kustomizeWith(["."], ["components/namespaced-secrets"]));
+    const rbacYaml = toYaml(
+      ...rendered.filter((o) =>
+        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(
+          o.kind,
+        ),
+      ),
+    );
+    await cp.kubectl(["apply", "-f", "-"], { input: rbacYaml });
+    try {
+      const can = async (...args: string[]) =>
+        (
+          await cp.kubectl(["auth", "can-i", ...args, `--as=${SERVICE_ACCOUNT}`], {
+            allowFail: true,
+          })
+        ).stdout.trim();
+      expect(await can("get", "secrets", "-n", "platform-cas")).toBe("yes");
+      expect(await can("get", "secrets", "-n", "default")).toBe("no");
+      expect(await can("get", "secrets", "-n", "kube-system")).toBe("no");
+      expect(await can("create", "subjectaccessreviews.authorization.k8s.io")).toBe("yes");
+    } finally {
+      await cp.kubectl(["delete", "--ignore-not-found", "-f", "-"], {
+        input: rbacYaml,
+        allowFail: true,
+      });
+    }
+  });
+});
+
 describe("RBAC: the shipped ClusterRole and Roles, impersonating the ServiceAccount", () => {
   let rbacYaml: string;
   beforeAll(async () => {
@@ -273,6 +394,20 @@ describe("RBAC: the shipped ClusterRole and Roles, impersonating the ServiceAcco
     const forbidden = /\(Forbidden\)|forbidden/.test(result.stderr);
     expect(forbidden).toBe(!allowed);
     if (allowed) expect(result.stderr).not.toMatch(/forbidden/i);
+  });
+
+  it("the ServiceAccount may create SubjectAccessReviews (the per-user Secret check)", async () => {
+    const result = await cp.kubectl(
+      [
+        "auth",
+        "can-i",
+        "create",
+        "subjectaccessreviews.authorization.k8s.io",
+        `--as=${SERVICE_ACCOUNT}`,
+      ],
+      { allowFail: true },
+    );
+    expect(result.stdout.trim()).toBe("yes");
   });
 
   describe("the server running with exactly these permissions (a ServiceAccount token)", () => {
@@ -857,6 +992,100 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
         o.kind === "ClusterRole" && (o.metadata as { name: string }).name === "ca-trust-webhook",
     ) as unknown as { rules: { resourceNames?: string[] }[] };
     expect(role.rules.flatMap((r) => r.resourceNames ?? [])).toEqual(["corp-ca"]);
+  });
+
+  it("secretNamespaces, mtls and networkPolicy.webhookFrom render narrow grants, the client CA and a narrowed ingress; the apiserver accepts them", async () => {
+    const namespaces = ["platform-cas", "shared-cas"];
+    for (const name of namespaces) {
+      await cp.kubectl(["create", "namespace", name], { allowFail: true });
+    }
+    const rendered = await helmTemplate({
+      certificate: { mode: "self-managed" },
+      secretNamespaces: namespaces,
+      mtls: { enabled: true, commonNames: ["kube-apiserver", "kube-apiserver-2"] },
+      networkPolicy: { webhookFrom: [{ ipBlock: { cidr: "10.0.0.0/28" } }] },
+    });
+    const clusterRole = rendered.find(
+      (o) => o.kind === "ClusterRole" && (o.metadata as { name: string }).name === NAME,
+    ) as unknown as Rules;
+    expect(clusterRole.rules.filter((r) => r.resources.includes("secrets"))).toEqual([]);
+    expect(clusterRole.rules).toContainEqual({
+      apiGroups: ["authorization.k8s.io"],
+      resources: ["subjectaccessreviews"],
+      verbs: ["create"],
+    });
+    const readers = rendered.filter(
+      (o) => o.kind === "Role" && (o.metadata as { name: string }).name === `${NAME}-secret-reader`,
+    );
+    expect(readers.map((o) => (o.metadata as { namespace: string }).namespace)).toEqual(namespaces);
+    expect(
+      rendered.filter(
+        (o) =>
+          o.kind === "RoleBinding" &&
+          (o.metadata as { name: string }).name === `${NAME}-secret-reader`,
+      ),
+    ).toHaveLength(2);
+    const pod = (find(rendered, "Deployment") as { spec: { template: { spec: PodSpec } } }).spec
+      .template.spec;
+    expect(pod.containers[0]?.args).toEqual(
+      expect.arrayContaining([
+        "--client-ca-file=/client-ca/ca.crt",
+        "--client-cn=kube-apiserver,kube-apiserver-2",
+      ]),
+    );
+    expect(pod.volumes).toContainEqual({
+      name: "client-ca",
+      secret: {
+        secretName: "ca-trust-webhook-client-ca",
+        items: [{ key: "ca.crt", path: "ca.crt" }],
+      },
+    });
+    const policy = find(rendered, "NetworkPolicy") as {
+      spec: { ingress: { from?: object[]; ports: { port: number }[] }[] };
+    };
+    expect(policy.spec.ingress[0]).toEqual({
+      ports: [{ port: 9443, protocol: "TCP" }],
+      from: [{ ipBlock: { cidr: "10.0.0.0/28" } }],
+    });
+    expect(policy.spec.ingress[1]?.from).toBeUndefined();
+    // The server gets the same list as --secret-namespaces (through its config file).
+    const configMap = find(rendered, "ConfigMap") as { data: { "config.yaml": string } };
+    const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-config-"));
+    try {
+      const file = join(dir, "config.yaml");
+      writeFileSync(file, configMap.data["config.yaml"]);
+      const config = loadServeConfig(
+        ["--config", file, "--namespace", NAMESPACE, "--certificate-mode", "self-managed"],
+        {},
+      );
+      expect(config.secretNamespaces).toEqual(namespaces);
+      expect(config.authorizeReferences).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const applied = await serverDryRun(toYaml(...rendered));
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+
+  it("by default the chart grants Secret get cluster-wide, no client CA and an open webhook port", async () => {
+    const rendered = await helmTemplate({ certificate: { mode: "self-managed" } });
+    const clusterRole = rendered.find(
+      (o) => o.kind === "ClusterRole" && (o.metadata as { name: string }).name === NAME,
+    ) as unknown as Rules;
+    expect(clusterRole.rules).toContainEqual({
+      apiGroups: [""],
+      resources: ["secrets"],
+      verbs: ["get"],
+    });
+    expect(
+      rendered.filter((o) => o.kind === "Role").map((o) => (o.metadata as { name: string }).name),
+    ).not.toContain(`${NAME}-secret-reader`);
+    const args = (find(rendered, "Deployment") as { spec: { template: { spec: PodSpec } } }).spec
+      .template.spec.containers[0]?.args;
+    expect(args?.some((a) => a.startsWith("--client-"))).toBe(false);
+    const policy = find(rendered, "NetworkPolicy") as { spec: { ingress: { from?: object[] }[] } };
+    expect(policy.spec.ingress[0]?.from).toBeUndefined();
   });
 
   it("values.schema.json refuses an unknown certificate mode", async () => {

@@ -32,6 +32,19 @@ describe("loadServeConfig", () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it("checks Secret access per user by default, reusing answers 10s, in any namespace", () => {
+    const config = loadServeConfig(TLS, {});
+    expect(config.authorizeReferences).toBe(true);
+    expect(config.accessReviewTtlMs).toBe(10_000);
+    expect(config.secretNamespaces).toEqual([]);
+    const narrowed = loadServeConfig(
+      [...TLS, "--secret-namespaces", "platform-cas,shared-cas", "--authorize-references=false"],
+      {},
+    );
+    expect(narrowed.secretNamespaces).toEqual(["platform-cas", "shared-cas"]);
+    expect(narrowed.authorizeReferences).toBe(false);
+  });
+
   it("takes flags over environment over file over defaults", () => {
     const file = configFile(
       "listen: 127.0.0.1:1001\nhealthListen: 127.0.0.1:2001\nrequestTimeout: 3s\n",
@@ -56,6 +69,18 @@ describe("loadServeConfig", () => {
     ],
     ["an unknown log level", ["--log-level", "loud"], {}, "--log-level"],
     ["a reload interval too short", ["--tls-reload-interval", "1ms"], {}, "--tls-reload-interval"],
+    [
+      "a Secret namespace that is not a namespace name",
+      ["--secret-namespaces", "platform,Team_A"],
+      {},
+      '--secret-namespaces: invalid value "Team_A"',
+    ],
+    [
+      "a per-user check neither on nor off",
+      [],
+      { CA_TRUST_WEBHOOK_AUTHORIZE_REFERENCES: "yes" },
+      "--authorize-references",
+    ],
   ])("rejects %s with a ConfigError naming the option", (_name, args, env, option) => {
     const run = () => loadServeConfig([...TLS, ...args], env as NodeJS.ProcessEnv);
     expect(run).toThrow(ConfigError);

@@ -212,6 +212,7 @@ const cases: [
         getConfigMap: async () => ({ found: false, unavailable: "connection refused" }),
         namespaceLabels: (n) => base.namespaceLabels(n),
         featureFlag: () => false,
+        mayGet: (user, resource, ns, n) => base.mayGet(user, resource, ns, n),
       };
     },
   ],

@@ -17,6 +17,8 @@ const SETTINGS: PolicySettings = {
   missingSecret: "warn",
   allowedSecretNamespaces: [],
   unverifiable: "deny",
+  authorizeReferences: true,
+  secretNamespaces: [],
   expiringWithinDays: 30,
 };
 
@@ -102,6 +104,7 @@ function request(
     object,
     oldObject: null,
     dryRun: false,
+    userInfo: { username: "alice", groups: ["team-acme", "system:authenticated"] },
     ...overrides,
   };
 }
@@ -656,6 +659,7 @@ function unavailableView(): ClusterView {
     getConfigMap: (ns, name) => base.getConfigMap(ns, name),
     namespaceLabels: (n) => base.namespaceLabels(n),
     featureFlag: (f) => base.featureFlag(f),
+    mayGet: (user, resource, ns, n) => base.mayGet(user, resource, ns, n),
   };
 }
 
