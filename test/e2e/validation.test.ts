@@ -97,6 +97,7 @@ const VERDICTS: Record<string, Expected> = {
     "spec.caCertSecretRef.name",
     "Invalid value",
   ),
+  "connectors/how-to-custom-ca.yaml": allowed,
   "openchoreo/valid-dataplane.yaml": allowed,
   "openchoreo/valid-clusterdataplane-inline.yaml": allowed,
   "openchoreo/valid-clusterworkflowplane.yaml": allowed,
@@ -116,6 +117,13 @@ const VERDICTS: Record<string, Expected> = {
     "spec.clusterAgent.clientCA.secretKeyRef.namespace",
     "Required value",
   ),
+  "openchoreo/k3d-readme-cluster-planes.yaml": allowed,
+  "openchoreo/external-ca-guide-dataplane-inline.yaml": allowed,
+  "openchoreo/external-ca-guide-dataplane-secret.yaml": denied(
+    "Forbidden",
+    "spec.clusterAgent.clientCA.secretKeyRef.namespace",
+    "Forbidden",
+  ),
   "openchoreo/invalid-dataplane-value-and-ref.yaml": denied(
     "Invalid",
     "spec.clusterAgent.clientCA",
@@ -123,6 +131,7 @@ const VERDICTS: Record<string, Expected> = {
   ),
   "kcp/valid-frontproxy.yaml": allowed,
   "kcp/valid-rootshard.yaml": allowed,
+  "kcp/pki-client-ca-bundle.yaml": allowed,
   "kcp/invalid-shard-missing-tls-crt.yaml": denied(
     "Invalid",
     "spec.clientCABundleRef.name",
@@ -137,12 +146,13 @@ const entries = (kind: Expected["verdict"]) =>
   Object.entries(VERDICTS).filter(([, expected]) => expected.verdict === kind);
 
 /**
- * Objects an example needs but is not about: unlabelled Secrets (referenced CAs) and
- * ConfigMaps (the flag). The webhook lets them through untouched; they are applied once.
+ * Objects an example needs but is not about: unlabelled Secrets (referenced CAs), ConfigMaps
+ * (the flag) and the Connectors operator's ConnectorsConfig (the flag as the docs set it; no
+ * webhook is registered for it). The webhook lets them through untouched; they are applied once.
  */
 function isSupport(object: Manifest): boolean {
   const labels = (object.metadata as { labels?: Record<string, string> }).labels ?? {};
-  if (object.kind === "ConfigMap") return true;
+  if (object.kind === "ConfigMap" || object.kind === "ConnectorsConfig") return true;
   return object.kind === "Secret" && labels[GLOBAL_CA_LABEL] !== "true";
 }
 
