@@ -182,10 +182,19 @@ function main(argv: readonly string[]): number {
   for (const source of SOURCES) {
     const dir = clones.get(source.repo);
     if (dir === undefined) continue;
-    const text = execFileSync("git", ["-C", dir, "show", `${source.commit}:${source.path}`], {
-      encoding: "utf8",
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    let text: string;
+    try {
+      text = execFileSync("git", ["-C", dir, "show", `${source.commit}:${source.path}`], {
+        encoding: "utf8",
+        maxBuffer: 64 * 1024 * 1024,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch {
+      process.stderr.write(
+        `${dir}: no ${source.path} at ${source.commit} (git fetch the commit into that clone)\n`,
+      );
+      return 1;
+    }
     const crd = structuralCrd(parse(text), source.group);
     const body = header(source, Buffer.byteLength(text)) + stringify(crd, { lineWidth: 0 });
     mkdirSync(dirname(source.out), { recursive: true });

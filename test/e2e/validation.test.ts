@@ -14,7 +14,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubectlResult } from "../../scripts/harness/controlplane.js";
-import { exampleFiles, exampleObjects, examplePath } from "../../scripts/harness/examples.js";
+import {
+  exampleFiles,
+  exampleObjects,
+  examplePath,
+  expectedVerdict,
+} from "../../scripts/harness/examples.js";
 import { connector, type Manifest, secret, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
@@ -309,6 +314,13 @@ afterAll(async () => {
 describe("examples/ applied with kubectl through the webhook", () => {
   it("has an expected verdict for every example outside injection/", () => {
     expect(Object.keys(VERDICTS).sort()).toEqual(exampleFiles().filter((f) => !NOT_HERE(f)));
+  });
+
+  it("each example's own `# Verdict:` line claims the verdict expected here", () => {
+    const claimed = Object.fromEntries(Object.keys(VERDICTS).map((f) => [f, expectedVerdict(f)]));
+    const expected = Object.fromEntries(Object.entries(VERDICTS).map(([f, e]) => [f, e.verdict]));
+
+    expect(claimed).toEqual(expected);
   });
 
   it.each(entries("allowed").map(([file]) => file))(
