@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { Manifest } from "./manifests.js";
 import { EXAMPLES_DIR } from "./paths.js";
+import type { VerdictKind } from "./verdicts.js";
 
 /** Every example manifest, relative to examples/ (`connectors/valid-connector.yaml`), sorted. */
 export function exampleFiles(family?: string): string[] {
@@ -49,4 +50,19 @@ export function exampleComment(file: string): { what: string; verdict: string } 
         what: join(lines.slice(0, at)),
         verdict: join(lines.slice(at)).replace(/^Verdict:\s*/, ""),
       };
+}
+
+/**
+ * The verdict an example's `Verdict:` line claims, as a {@link VerdictKind}: "allowed with a
+ * warning" is `warned`, "denied by the kube-apiserver" (before admission) is `refused`, other
+ * "denied ..." is `denied`, other "allowed ..." is `allowed`; `undefined` for a file without a
+ * verdict (the namespaces) or one in other words.
+ */
+export function expectedVerdict(file: string): VerdictKind | undefined {
+  const verdict = exampleComment(file).verdict.toLowerCase();
+  if (verdict.startsWith("denied by the kube-apiserver")) return "refused";
+  if (verdict.startsWith("denied")) return "denied";
+  if (verdict.startsWith("allowed with a warning")) return "warned";
+  if (verdict.startsWith("allowed")) return "allowed";
+  return undefined;
 }

@@ -93,12 +93,21 @@ const caConfigMap = (namespace: string, pem: string): Manifest => ({
   data: { "ca-bundle.crt": pem },
 });
 
-/** The namespaces examples/ uses (examples/namespaces.yaml, injection/namespace.yaml). */
-const EXAMPLE_NAMESPACES = ["namespaces.yaml", "injection/namespace.yaml"].flatMap((file) =>
-  exampleObjects(file)
-    .filter((o) => o.kind === "Namespace")
-    .map((o) => (o.metadata as { name: string }).name),
-);
+/**
+ * The namespaces examples/ uses: those it creates (examples/namespaces.yaml,
+ * injection/namespace.yaml) and those its objects live in (`default`, for OpenChoreo's guide).
+ */
+const EXAMPLE_NAMESPACES = [
+  ...new Set(
+    exampleFiles().flatMap((file) =>
+      exampleObjects(file).flatMap((o) => {
+        const metadata = o.metadata as { name: string; namespace?: string };
+        if (o.kind === "Namespace") return [metadata.name];
+        return metadata.namespace === undefined ? [] : [metadata.namespace];
+      }),
+    ),
+  ),
+].sort();
 
 /** A verdict reduced to what both sides can say: decided how, with how many warnings. */
 type Outcome = { verdict: "allowed" | "denied" | "refused by the API"; warnings: number };

@@ -755,10 +755,10 @@ describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook se
       field: "spec.clusterAgent.clientCA.secretKeyRef.namespace",
     },
     {
-      name: "a ClusterWorkflowPlane (older group, secretRef) naming no namespace is denied",
+      name: "a ClusterBuildPlane (pre-v1.0 schema, secretRef) naming no namespace is denied",
       group: "core.openchoreo.dev",
-      kind: "ClusterWorkflowPlane",
-      resource: "clusterworkflowplanes",
+      kind: "ClusterBuildPlane",
+      resource: "clusterbuildplanes",
       namespaced: false,
       spelling: "secretRef",
       refNamespace: "",

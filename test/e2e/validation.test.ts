@@ -14,7 +14,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubectlResult } from "../../scripts/harness/controlplane.js";
-import { exampleFiles, exampleObjects, examplePath } from "../../scripts/harness/examples.js";
+import {
+  exampleFiles,
+  exampleObjects,
+  examplePath,
+  expectedVerdict,
+} from "../../scripts/harness/examples.js";
 import { connector, type Manifest, secret, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
@@ -97,6 +102,7 @@ const VERDICTS: Record<string, Expected> = {
     "spec.caCertSecretRef.name",
     "Invalid value",
   ),
+  "connectors/how-to-custom-ca.yaml": allowed,
   "openchoreo/valid-dataplane.yaml": allowed,
   "openchoreo/valid-clusterdataplane-inline.yaml": allowed,
   "openchoreo/valid-clusterworkflowplane.yaml": allowed,
@@ -116,6 +122,13 @@ const VERDICTS: Record<string, Expected> = {
     "spec.clusterAgent.clientCA.secretKeyRef.namespace",
     "Required value",
   ),
+  "openchoreo/k3d-readme-cluster-planes.yaml": allowed,
+  "openchoreo/external-ca-guide-dataplane-inline.yaml": allowed,
+  "openchoreo/external-ca-guide-dataplane-secret.yaml": denied(
+    "Forbidden",
+    "spec.clusterAgent.clientCA.secretKeyRef.namespace",
+    "Forbidden",
+  ),
   "openchoreo/invalid-dataplane-value-and-ref.yaml": denied(
     "Invalid",
     "spec.clusterAgent.clientCA",
@@ -123,6 +136,7 @@ const VERDICTS: Record<string, Expected> = {
   ),
   "kcp/valid-frontproxy.yaml": allowed,
   "kcp/valid-rootshard.yaml": allowed,
+  "kcp/pki-client-ca-bundle.yaml": allowed,
   "kcp/invalid-shard-missing-tls-crt.yaml": denied(
     "Invalid",
     "spec.clientCABundleRef.name",
@@ -137,12 +151,13 @@ const entries = (kind: Expected["verdict"]) =>
   Object.entries(VERDICTS).filter(([, expected]) => expected.verdict === kind);
 
 /**
- * Objects an example needs but is not about: unlabelled Secrets (referenced CAs) and
- * ConfigMaps (the flag). The webhook lets them through untouched; they are applied once.
+ * Objects an example needs but is not about: unlabelled Secrets (referenced CAs), ConfigMaps
+ * (the flag) and the Connectors operator's ConnectorsConfig (the flag as the docs set it; no
+ * webhook is registered for it). The webhook lets them through untouched; they are applied once.
  */
 function isSupport(object: Manifest): boolean {
   const labels = (object.metadata as { labels?: Record<string, string> }).labels ?? {};
-  if (object.kind === "ConfigMap") return true;
+  if (object.kind === "ConfigMap" || object.kind === "ConnectorsConfig") return true;
   return object.kind === "Secret" && labels[GLOBAL_CA_LABEL] !== "true";
 }
 
@@ -299,6 +314,13 @@ afterAll(async () => {
 describe("examples/ applied with kubectl through the webhook", () => {
   it("has an expected verdict for every example outside injection/", () => {
     expect(Object.keys(VERDICTS).sort()).toEqual(exampleFiles().filter((f) => !NOT_HERE(f)));
+  });
+
+  it("each example's own `# Verdict:` line claims the verdict expected here", () => {
+    const claimed = Object.fromEntries(Object.keys(VERDICTS).map((f) => [f, expectedVerdict(f)]));
+    const expected = Object.fromEntries(Object.entries(VERDICTS).map(([f, e]) => [f, e.verdict]));
+
+    expect(claimed).toEqual(expected);
   });
 
   it.each(entries("allowed").map(([file]) => file))(

@@ -47,6 +47,7 @@ describe("ca-trust-webhook check", () => {
       ["Secret my-namespace/my-internal-ca", "allowed", 1],
       ["Secret connectors-system/pasted-bundle", "denied", 0],
       ["Secret connectors-system/my-internal-ca", "allowed", 0],
+      ["Connector my-namespace/artifacts", "allowed", 0],
       ["Connector my-namespace/cross-namespace-ca", "denied", 0],
       ["Connector my-namespace/qa-invalid-pem", "denied", 0],
       ["Connector my-namespace/secret-comes-later", "allowed", 1],
@@ -55,18 +56,26 @@ describe("ca-trust-webhook check", () => {
       ["Pod app-team-no-ca/s3-client", "denied", 0],
       ["Pod app-team/s3-client", "allowed", 0],
       ["Shard my-kcp/shard-2", "denied", 0],
+      ["RootShard my-kcp/partners", "allowed", 0],
+      ["FrontProxy my-kcp/partners-edge", "allowed", 0],
       ["FrontProxy my-kcp/my-frontproxy", "allowed", 0],
       ["RootShard my-kcp/root", "allowed", 0],
+      ["DataPlane default/edge-inline", "allowed", 0],
+      ["DataPlane default/edge-from-secret", "denied", 0],
       ["ClusterDataPlane /shared", "denied", 0],
       ["WorkflowPlane team-a/ci", "denied", 0],
       ["DataPlane acme/ambiguous", "denied", 0],
       ["ObservabilityPlane team-a/default", "denied", 0],
+      ["ClusterDataPlane /local", "allowed", 0],
+      ["ClusterWorkflowPlane /local", "allowed", 0],
+      ["ClusterObservabilityPlane /local", "allowed", 0],
       ["BuildPlane acme/ci", "allowed", 0],
       ["ClusterDataPlane /default", "allowed", 0],
       ["ClusterWorkflowPlane /default", "allowed", 0],
       ["DataPlane acme/prod-eu", "allowed", 0],
     ]);
-    expect(result.stderr).toBe("2 objects of unsupported kinds ignored\n");
+    // The two injection ServiceAccounts and the Connectors how-to's ConnectorsConfig.
+    expect(result.stderr).toBe("3 objects of unsupported kinds ignored\n");
   });
 
   it("prints one kubectl-like line per object, warnings indented, the file of a denial", async () => {
