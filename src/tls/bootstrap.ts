@@ -151,7 +151,8 @@ export class SelfManagedCertificates implements CertificateSource {
 
   /** Builds the source with its placeholder certificate (nothing is read or written yet). */
   static async create(options: SelfManagedOptions): Promise<SelfManagedCertificates> {
-    const now = (options.clock ?? (() => new Date()))();
+    const clock = options.clock ?? (() => new Date());
+    const now = clock();
     const placeholder = await issueCertificate({
       commonName: "ca-trust-webhook-placeholder",
       notBefore: new Date(now.getTime() - 60_000),
@@ -162,6 +163,7 @@ export class SelfManagedCertificates implements CertificateSource {
       new MemoryCertificate(placeholder.certificatePem, placeholder.privateKeyPem, {
         minVersion: options.minVersion,
         ...(options.clientCa === undefined ? {} : { clientCa: options.clientCa }),
+        now: clock,
       }),
     );
   }
