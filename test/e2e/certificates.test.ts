@@ -314,7 +314,7 @@ describe("self-managed certificates", () => {
 
   it("creates its Secret with a CA and a serving certificate for the Service names and 127.0.0.1", async () => {
     const stored = await readSecret(sysNs);
-    expect(stored.type).toBe("kubernetes.io/tls");
+    expect(stored.type).toBe("Opaque");
     expect(stored.metadata.labels?.["app.kubernetes.io/managed-by"]).toBe("ca-trust-webhook");
     expect(Object.keys(stored.data).sort()).toEqual(["ca.crt", "ca.key", "tls.crt", "tls.key"]);
     const ca = new X509Certificate(decode(stored.data["ca.crt"]));
