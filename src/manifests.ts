@@ -413,9 +413,8 @@ function selfManagedPolicy(o: ManifestOptions): Manifest[] {
       messageExpression: concat(
         `${user} may write only Secret ${o.namespace}/${o.certificateSecret} and the webhook configurations named ${o.webhookConfiguration}, not `,
         { expression: "request.resource.resource" },
-        ' "',
+        "/",
         { expression: "object.metadata.name" },
-        '"',
       ),
       reason: "Forbidden",
     },

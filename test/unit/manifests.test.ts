@@ -468,7 +468,10 @@ describe("`ca-trust-webhook manifests` (CLI)", () => {
       "request.namespace == 'trust' && object.metadata.name == 'webhook-certs' : object.metadata.name == 'trust-webhook'",
     );
     expect(result.stdout).not.toContain("ca-trust-system");
-    expect((binding?.spec as { validationActions: string[] }).validationActions).toEqual(["Deny"]);
+    expect(binding?.spec).toEqual({
+      policyName: "ca-trust-webhook-self-managed",
+      validationActions: ["Deny"],
+    });
   });
 
   it("a --ca-bundle-file without a certificate is a usage error", () => {
