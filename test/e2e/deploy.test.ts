@@ -8,11 +8,12 @@
  * helm is built by scripts/build-controlplane.sh next to kubectl (test/e2e/helm/go.mod).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { CHART, helmTemplate as renderChart, helm as runHelm } from "../../scripts/harness/helm.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
 import { REPO_ROOT } from "../../scripts/harness/paths.js";
@@ -40,7 +41,6 @@ import { useControlPlane } from "./harness/context.js";
 const cp = useControlPlane();
 
 const DEPLOY = join(REPO_ROOT, "deploy");
-const CHART = join(DEPLOY, "helm", "ca-trust-webhook");
 const NAMESPACE = "ca-trust-system";
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:ca-trust-webhook`;
 
@@ -68,60 +68,21 @@ async function serverDryRun(yaml: string) {
   });
 }
 
-/** Runs the helm built beside kubectl, with its state in a temp dir. */
-function helm(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const bin = join(cp.binDir, "helm");
-  if (!existsSync(bin)) {
-    throw new Error(`${bin} is missing: run scripts/build-controlplane.sh (it builds helm too)`);
-  }
-  const home = mkdtempSync(join(tmpdir(), "ca-trust-e2e-helm-"));
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, [...args], {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: home,
-        HELM_CACHE_HOME: join(home, "cache"),
-        HELM_CONFIG_HOME: join(home, "config"),
-        HELM_DATA_HOME: join(home, "data"),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      rmSync(home, { recursive: true, force: true });
-      resolve({
-        code: code ?? 1,
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      });
-    });
-  });
+/** Runs the helm built beside kubectl (scripts/harness/helm.ts). */
+function helm(args: readonly string[]) {
+  return runHelm(cp, args);
 }
 
+/** `helm template` of the chart as release ca-trust-webhook in ca-trust-system; must succeed. */
 async function helmTemplate(values: Record<string, unknown>): Promise<Rendered[]> {
-  const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-values-"));
-  try {
-    const file = join(dir, "values.yaml");
-    writeFileSync(file, toYaml(values));
-    const result = await helm([
-      "template",
-      "ca-trust-webhook",
-      CHART,
-      "--namespace",
-      NAMESPACE,
-      "-f",
-      file,
-    ]);
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    return objects(result.stdout);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const result = await renderChart(cp, {
+    release: "ca-trust-webhook",
+    namespace: NAMESPACE,
+    values,
+  });
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+  return result.objects;
 }
 
 beforeAll(async () => {
