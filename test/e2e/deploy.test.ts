@@ -1300,7 +1300,7 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
 });
 
 describe("image layout (SLOW: two npm ci runs, about 1.5 minutes)", () => {
-  it("scripts/image-layout.sh assembles the Dockerfile's runtime file set and starts it as uid 65532", async () => {
+  it("scripts/image-layout.sh assembles the Dockerfile's runtime file set on Node.js 24 and starts it as uid 65532", async () => {
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
       (resolve, reject) => {
         const child = spawn("bash", [join(REPO_ROOT, "scripts", "image-layout.sh")], {
@@ -1321,7 +1321,11 @@ describe("image layout (SLOW: two npm ci runs, about 1.5 minutes)", () => {
       },
     );
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
-    expect(result.stdout).toMatch(/^image layout OK: .* started as uid 65532$/m);
+    // The Dockerfile's images carry Node.js 24; the file set is built and started on it.
+    expect(result.stdout).toMatch(
+      /^image layout OK: .* started as uid 65532 on Node\.js v24\.\d+\.\d+$/m,
+    );
+    expect(result.stderr).toMatch(/build stage runs on Node\.js v24\./);
     expect(result.stderr).toContain("GET /healthz: 200");
     expect(result.stderr).toContain("SIGTERM: exit 0");
   }, 400_000);
