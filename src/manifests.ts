@@ -13,7 +13,7 @@ import {
 } from "./policy/rules.js";
 
 /**
- * The registration derived from the rule table (shared/DESIGN.md "Registration"): the
+ * The registration derived from the rule table: the
  * ValidatingWebhookConfiguration (one `rules` entry per group/version/resource of every
  * reference rule, and labelled Secrets through a CEL `matchConditions`), the
  * MutatingWebhookConfiguration for Pods (the two opt-in selectors), and the
@@ -165,7 +165,7 @@ function excludedNamespaces(o: ManifestOptions): Record<string, unknown> {
   };
 }
 
-/** Fields every webhook shares (DESIGN.md Registration; reliability notes §4 checklist). */
+/** Fields every webhook shares. */
 function common(o: ManifestOptions): Record<string, unknown> {
   return {
     failurePolicy: o.failurePolicy,
@@ -691,7 +691,7 @@ Options:
   --webhook-configuration NAME  self-managed: our webhook configurations [default: ${WEBHOOK_NAME}]
   -h, --help               this text`;
 
-/** What the command prints and its exit code (0 ok, 2 usage or I/O error; DESIGN.md). */
+/** What the command prints and its exit code (0 ok, 2 usage or I/O error). */
 export interface CommandResult {
   code: number;
   stdout: string;

@@ -1,5 +1,5 @@
 /**
- * Self-managed certificates (DESIGN.md "Registration"; issue 6 part B): the server creates a
+ * Self-managed certificates (issue 6 part B): the server creates a
  * CA and a serving certificate, keeps them in a Secret of its namespace that every replica
  * shares, serves the certificate from memory, writes the caBundle into its own webhook
  * configurations, puts it back when someone else changes it (Helm upgrades do: Gatekeeper and

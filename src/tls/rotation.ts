@@ -3,7 +3,7 @@
  * time, and which CAs every caBundle already holds, the one next change to make. Pure (the
  * step is applied by {@link applyRotationStep}, which only issues certificates).
  *
- * The order of a CA rotation, and why (the incidents are in shared/notes/anchors-features.md):
+ * The order of a CA rotation, and why (each step answers an incident of another project):
  * 1. `add-next-ca` at 2/3 of the CA's life: the next CA goes into the Secret, and every
  *    replica writes caBundle = current + next. Nothing it signs is served yet.
  * 2. Once a replica has read back the bundle with the next CA in every webhook, it stamps
