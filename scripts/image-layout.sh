@@ -10,8 +10,13 @@
 #    empty environment but the image's ENV) with a generated certificate; /healthz must answer,
 #    the webhook port must answer TLS, and SIGTERM must stop it with exit 0.
 #
-# Needs root (to drop privileges), node, openssl and curl. Slow: two `npm ci` runs (about a
-# minute or two with a warm npm cache). KEEP=1 keeps the temp dir. Exit 0 on success.
+# The Node.js major is the one the Dockerfile's images carry (`nodejsNN` in RUNTIME_IMAGE,
+# `node:NN` in BUILD_IMAGE, which must agree): the build stage's RUN lines run on it and the
+# server is started with it, copied to /nodejs/bin/node as in distroless. When this machine's
+# `node` is another major, the binary comes from the npm package node@NN (`npx -y node@NN`).
+#
+# Needs root (to drop privileges), node and npm, openssl and curl. Slow: two `npm ci` runs
+# (about a minute or two with a warm npm cache). KEEP=1 keeps the temp dir. Exit 0 on success.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +28,20 @@ fail() { log "FAIL: $*"; exit 1; }
 for tool in node openssl curl setpriv; do
   command -v "$tool" >/dev/null || { log "needs $tool"; exit 2; }
 done
+
+# --- the image's Node.js ------------------------------------------------------------------------
+runtime_major=$(sed -n 's/^ARG RUNTIME_IMAGE=.*nodejs\([0-9][0-9]*\)-.*/\1/p' "$dockerfile")
+build_major=$(sed -n 's/^ARG BUILD_IMAGE=node:\([0-9][0-9]*\).*/\1/p' "$dockerfile")
+[[ -n $runtime_major && -n $build_major ]] || fail "no Node.js major in the Dockerfile's BUILD_IMAGE/RUNTIME_IMAGE"
+[[ $runtime_major == "$build_major" ]] || fail "build stage Node.js $build_major, runtime $runtime_major"
+node_bin=$(command -v node)
+if [[ $(node -p 'process.versions.node.split(".")[0]') != "$runtime_major" ]]; then
+  log "this machine's node is $(node --version); fetching Node.js $runtime_major (npx -y node@$runtime_major)"
+  node_bin=$(npx -y "node@$runtime_major" -p 'process.execPath') || fail "cannot get Node.js $runtime_major"
+fi
+node_version=$("$node_bin" --version)
+[[ $node_version == "v$runtime_major."* ]] || fail "$node_bin is $node_version, not Node.js $runtime_major"
+log "Node.js $node_version ($node_bin), as the image's"
 
 tmp=$(mktemp -d /tmp/ca-trust-image.XXXXXX)
 chmod 755 "$tmp"
@@ -56,6 +75,7 @@ log "runtime stage '$runtime_stage' copies from stage '$build_stage'"
 # --- 1. the build stage -------------------------------------------------------------------------
 build_root="$tmp/build"
 mkdir -p "$build_root"
+log "build stage runs on Node.js $(PATH="$(dirname "$node_bin"):$PATH" node --version), npm $(PATH="$(dirname "$node_bin"):$PATH" npm --version)"
 current=""; workdir="/"
 for line in "${lines[@]}"; do
   if [[ $line =~ ^FROM[[:space:]] ]]; then current=$(stage_of "$line"); workdir="/"; continue; fi
@@ -79,7 +99,9 @@ for line in "${lines[@]}"; do
       log "build: COPY ${parts[*]} -> $dest" ;;
     RUN)
       log "build: RUN $rest"
-      (cd "$build_root$workdir" && bash -c "$rest") >&2 || fail "build stage: RUN $rest" ;;
+      # npm and npx are scripts run by the `node` first on PATH: the image's major.
+      (cd "$build_root$workdir" && PATH="$(dirname "$node_bin"):$PATH" bash -c "$rest") >&2 ||
+        fail "build stage: RUN $rest" ;;
     *) fail "build stage: unsupported instruction $instruction" ;;
   esac
 done
@@ -113,13 +135,16 @@ done
 [[ -n $user ]] || fail "the runtime stage sets no USER"
 uid=${user%%:*}; gid=${user#*:}
 [[ $uid =~ ^[0-9]+$ && $uid -ne 0 ]] || fail "USER must be a numeric non-root uid, got '$user'"
+files=$(find "$rootfs" -type f | wc -l)
+size=$(du -sh "$rootfs" | cut -f1)
+# The base image's Node.js, where distroless keeps it (not counted above: it is the base's).
+mkdir -p "$rootfs/nodejs/bin"
+cp "$node_bin" "$rootfs/nodejs/bin/node"
 # As in the image: root owns everything, the server's user can read but not write.
 chown -R 0:0 "$rootfs"
 chmod -R a+rX,go-w "$rootfs"
 
-files=$(find "$rootfs" -type f | wc -l)
-size=$(du -sh "$rootfs" | cut -f1)
-log "runtime file set: $files files, $size under $workdir: $(ls "$rootfs$workdir" | tr '\n' ' ')"
+log "runtime file set (ours): $files files, $size under $workdir: $(ls "$rootfs$workdir" | tr '\n' ' ')"
 for dev in typescript vitest @biomejs fast-check autocannon; do
   [[ ! -e "$rootfs$workdir/node_modules/$dev" ]] || fail "devDependency $dev is in the runtime image"
 done
@@ -138,15 +163,15 @@ ports=$(node -e '
   Promise.all([one(), one()]).then((p) => console.log(p.join(" ")));')
 read -r webhook_port health_port <<<"$ports"
 
-# ENTRYPOINT + CMD, with the image's paths mapped into the reproduced root (the distroless
-# /nodejs/bin/node is this machine's node).
+# ENTRYPOINT + CMD, with the image's paths mapped into the reproduced root (its
+# /nodejs/bin/node is the Node.js copied there above).
 mapfile -t argv < <(node -e '
   const [entry, cmd, rootfs] = process.argv.slice(1);
   const fs = require("node:fs");
-  const args = [...JSON.parse(entry), ...JSON.parse(cmd)].map((a, i) =>
-    i === 0 && a === "/nodejs/bin/node" ? process.execPath
-      : a.startsWith("/") && fs.existsSync(rootfs + a) ? rootfs + a : a);
+  const args = [...JSON.parse(entry), ...JSON.parse(cmd)].map((a) =>
+    a.startsWith("/") && fs.existsSync(rootfs + a) ? rootfs + a : a);
   console.log(args.join("\n"));' "$entrypoint" "$cmd" "$rootfs")
+[[ ${argv[0]} == "$rootfs/nodejs/bin/node" ]] || fail "ENTRYPOINT does not start /nodejs/bin/node: ${argv[0]}"
 argv+=(--listen "127.0.0.1:$webhook_port" --health-listen "127.0.0.1:$health_port"
   --tls-cert-file "$tls/tls.crt" --tls-key-file "$tls/tls.key" --log-level warn)
 log "starting as $uid:$gid: ${argv[*]#"$rootfs"}"
@@ -165,7 +190,9 @@ done
 [[ -n $ok ]] || { cat "$tmp/server.log" >&2; fail "/healthz did not answer"; }
 running_uid=$(ps -o uid= -p "$pid" | tr -d ' ')
 [[ $running_uid == "$uid" ]] || fail "the server runs as uid $running_uid, not $uid"
-log "GET /healthz: 200 (server pid $pid, uid $running_uid)"
+running_node=$("/proc/$pid/exe" --version)
+[[ $running_node == "$node_version" ]] || fail "the server runs on Node.js $running_node, not $node_version"
+log "GET /healthz: 200 (server pid $pid, uid $running_uid, Node.js $running_node)"
 # The webhook port speaks TLS with the generated certificate and answers a malformed review 400.
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$tls/tls.crt" \
   -H 'content-type: application/json' -d '{}' "https://127.0.0.1:$webhook_port/validate")
@@ -177,4 +204,4 @@ status=0; wait "$pid" || status=$?
 pid=""
 [[ $status -eq 0 ]] || { cat "$tmp/server.log" >&2; fail "exit $status after SIGTERM"; }
 log "SIGTERM: exit 0"
-echo "image layout OK: $files files ($size), started as uid $uid"
+echo "image layout OK: $files files ($size), started as uid $uid on Node.js $node_version"

@@ -340,8 +340,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "injection.image",
     flag: "inject-image",
     kind: { type: "string" },
-    default: "alpine:3.21",
-    help: "image of the install-ca-cert init container; needs sh and /etc/ssl/certs/ca-certificates.crt",
+    default: DEFAULT_INJECTION_SETTINGS.initContainer.image,
+    help: "image of the install-ca-cert init container; its system bundle is the public roots injected Pods trust; needs sh and /etc/ssl/certs/ca-certificates.crt",
   },
   {
     key: "injection.imagePullPolicy",

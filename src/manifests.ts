@@ -13,7 +13,7 @@ import {
 } from "./policy/rules.js";
 
 /**
- * The registration derived from the rule table (shared/DESIGN.md "Registration"): the
+ * The registration derived from the rule table: the
  * ValidatingWebhookConfiguration (one `rules` entry per group/version/resource of every
  * reference rule, and labelled Secrets through a CEL `matchConditions`), the
  * MutatingWebhookConfiguration for Pods (the two opt-in selectors), and the
@@ -29,6 +29,10 @@ export const WEBHOOK_NAME = "ca-trust-webhook";
 export const DEFAULT_NAMESPACE = "ca-trust-system";
 /** Name of the ValidatingAdmissionPolicy and its binding. */
 export const POLICY_NAME = "ca-trust-webhook-cross-namespace";
+/** Name of the policy (and binding) that limits what our ServiceAccount may write. */
+export const SELF_MANAGED_POLICY_NAME = "ca-trust-webhook-self-managed";
+/** The certificate Secret of the self-managed mode (`--certificate-secret`'s default). */
+export const CERTIFICATE_SECRET = "ca-trust-webhook-certs";
 /** Namespaces never sent to the webhooks: the node heartbeat, the control plane, and us. */
 export const SYSTEM_NAMESPACES: readonly string[] = ["kube-system", "kube-node-lease"];
 
@@ -40,8 +44,12 @@ export const WEBHOOK_NAMES = {
   podOptIn: "pod.inject.ca-trust.dev",
 } as const;
 
-/** Which objects to render. */
-export type ManifestSelection = "webhooks" | "vap" | "all";
+/**
+ * Which objects to render: the webhook configurations, the cross-namespace policy, both
+ * (`all`), or the policy that limits our own ServiceAccount in the self-managed certificate
+ * mode (`self-managed`: only installs where the server writes its caBundle and Secret).
+ */
+export type ManifestSelection = "webhooks" | "vap" | "all" | "self-managed";
 
 /** Where and how the apiserver calls us; see `DEFAULT_MANIFEST_OPTIONS`. */
 export interface ManifestOptions {
@@ -56,6 +64,12 @@ export interface ManifestOptions {
   readonly caBundle?: string | undefined;
   readonly failurePolicy: "Fail" | "Ignore";
   readonly only: ManifestSelection;
+  /** Self-managed policy: our ServiceAccount (in `namespace`). */
+  readonly serviceAccount: string;
+  /** Self-managed policy: the one Secret it may create and update (`--certificate-secret`). */
+  readonly certificateSecret: string;
+  /** Self-managed policy: our webhook configurations' name (`--webhook-configuration`). */
+  readonly webhookConfiguration: string;
 }
 
 export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = Object.freeze({
@@ -64,6 +78,9 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = Object.freeze({
   port: 443,
   failurePolicy: "Fail",
   only: "all",
+  serviceAccount: WEBHOOK_NAME,
+  certificateSecret: CERTIFICATE_SECRET,
+  webhookConfiguration: WEBHOOK_NAME,
 });
 
 /** What of the configuration the registration depends on. */
@@ -85,6 +102,7 @@ export function renderManifests(
   options: Partial<ManifestOptions> = {},
 ): Manifest[] {
   const o: ManifestOptions = { ...DEFAULT_MANIFEST_OPTIONS, ...options };
+  if (o.only === "self-managed") return selfManagedPolicy(o);
   const rules = [...BUILTIN_RULES, ...config.rules];
   const out: Manifest[] = [];
   if (o.only !== "vap") out.push(validatingWebhooks(rules, o), mutatingWebhooks(o));
@@ -147,7 +165,7 @@ function excludedNamespaces(o: ManifestOptions): Record<string, unknown> {
   };
 }
 
-/** Fields every webhook shares (DESIGN.md Registration; reliability notes §4 checklist). */
+/** Fields every webhook shares. */
 function common(o: ManifestOptions): Record<string, unknown> {
   return {
     failurePolicy: o.failurePolicy,
@@ -327,6 +345,143 @@ function admissionPolicy(
   ];
 }
 
+// --- what our own ServiceAccount may write (self-managed mode) ---------------------------
+
+/**
+ * The fields of a webhook (admissionregistration.k8s.io/v1 Validating- and MutatingWebhook)
+ * that must stay as they are: every field but `clientConfig.caBundle`. Listed by name, because
+ * CEL cannot compare two objects "except one field"; a field a future Kubernetes adds is not
+ * frozen until it is listed here (test/e2e/deploy.test.ts tries each of these).
+ */
+export const FROZEN_WEBHOOK_FIELDS = [
+  "clientConfig.url",
+  "clientConfig.service",
+  "rules",
+  "namespaceSelector",
+  "objectSelector",
+  "matchConditions",
+  "failurePolicy",
+  "matchPolicy",
+  "sideEffects",
+  "timeoutSeconds",
+  "admissionReviewVersions",
+  "reinvocationPolicy",
+] as const;
+
+/** Metadata a write by our ServiceAccount must leave alone (the rest is the apiserver's). */
+const FROZEN_METADATA = ["labels", "annotations", "finalizers", "ownerReferences"] as const;
+
+/**
+ * A ValidatingAdmissionPolicy (+ binding) that holds our ServiceAccount to what the
+ * self-managed certificate mode needs, whatever RBAC grants: RBAC limits which webhook
+ * configurations it may update (resourceNames) but not which fields, and `create secrets`
+ * cannot be limited by name at all. A compromised Pod could otherwise point our webhooks at
+ * a URL of its own with rules `*` (every write of the cluster, Secrets included, sent to it),
+ * or create a `kubernetes.io/service-account-token` Secret (a token that never expires). With
+ * the policy, requests by our ServiceAccount:
+ * - may update only `clientConfig.caBundle` of the webhooks of the configurations named
+ *   `webhookConfiguration` (same webhooks, same order, same metadata);
+ * - may create only Secret `certificateSecret` in `namespace`, of type Opaque, and update only
+ *   that Secret;
+ * - may create and delete no webhook configuration, and delete no Secret.
+ */
+function selfManagedPolicy(o: ManifestOptions): Manifest[] {
+  const user = `ServiceAccount ${o.namespace}/${o.serviceAccount}`;
+  const username = `system:serviceaccount:${o.namespace}:${o.serviceAccount}`;
+  const sameWebhook = [
+    ...FROZEN_WEBHOOK_FIELDS.map((f) => `w${optionalPath(f)} == o${optionalPath(f)}`),
+  ].join(" && ");
+  const sameMetadata = FROZEN_METADATA.map(
+    (f) => `object.metadata${optionalPath(f)} == oldObject.metadata${optionalPath(f)}`,
+  ).join(" && ");
+  const validations: Validation[] = [
+    {
+      expression:
+        "request.operation == 'UPDATE' || (request.operation == 'CREATE' && variables.isSecret)",
+      message: `${user} may not create or delete webhook configurations, nor delete Secrets`,
+      messageExpression: concat(
+        `${user} may not `,
+        { expression: "request.operation.lowerAscii()" },
+        " ",
+        { expression: "request.resource.resource" },
+      ),
+      reason: "Forbidden",
+    },
+    {
+      expression: `request.operation == 'DELETE' || (variables.isSecret ? request.namespace == ${cel(o.namespace)} && object.metadata.name == ${cel(o.certificateSecret)} : object.metadata.name == ${cel(o.webhookConfiguration)})`,
+      message: `${user} may write only Secret ${o.namespace}/${o.certificateSecret} and the webhook configurations named ${o.webhookConfiguration}`,
+      messageExpression: concat(
+        `${user} may write only Secret ${o.namespace}/${o.certificateSecret} and the webhook configurations named ${o.webhookConfiguration}, not `,
+        { expression: "request.resource.resource" },
+        "/",
+        { expression: "object.metadata.name" },
+      ),
+      reason: "Forbidden",
+    },
+    {
+      expression:
+        "!variables.isSecret || request.operation != 'CREATE' || object.?type.orValue('Opaque') == 'Opaque'",
+      message: `${user} may create only Secrets of type Opaque (never a service-account token)`,
+      messageExpression: concat(`${user} may create only Secrets of type Opaque, not `, {
+        expression: "object.?type.orValue('')",
+      }),
+      reason: "Forbidden",
+    },
+    {
+      expression: `variables.isSecret || request.operation != 'UPDATE' || (${sameMetadata} && object.?webhooks.orValue([]).map(w, w.name) == oldObject.?webhooks.orValue([]).map(w, w.name) && object.?webhooks.orValue([]).all(w, oldObject.webhooks.exists_one(o, o.name == w.name && ${sameWebhook})))`,
+      message: `${user} may change only clientConfig.caBundle of its webhook configurations`,
+      messageExpression: concat(
+        `${user} may change only clientConfig.caBundle of its webhook configurations (url, service, rules, selectors, matchConditions, failurePolicy and the list of webhooks are frozen)`,
+      ),
+      reason: "Forbidden",
+    },
+  ];
+  const name = SELF_MANAGED_POLICY_NAME;
+  return [
+    {
+      apiVersion: ADMISSION_API,
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name, labels: LABELS },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          matchPolicy: "Equivalent",
+          resourceRules: [
+            {
+              apiGroups: ["admissionregistration.k8s.io"],
+              apiVersions: ["*"],
+              operations: ["CREATE", "UPDATE", "DELETE"],
+              resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+              scope: "Cluster",
+            },
+            {
+              apiGroups: [""],
+              apiVersions: ["*"],
+              operations: ["CREATE", "UPDATE", "DELETE"],
+              resources: ["secrets"],
+              scope: "Namespaced",
+            },
+          ],
+        },
+        matchConditions: [
+          {
+            name: "our-service-account",
+            expression: `request.userInfo.username == ${cel(username)}`,
+          },
+        ],
+        variables: [{ name: "isSecret", expression: "request.resource.resource == 'secrets'" }],
+        validations,
+      },
+    },
+    {
+      apiVersion: ADMISSION_API,
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name, labels: LABELS },
+      spec: { policyName: name, validationActions: ["Deny"] },
+    },
+  ];
+}
+
 function referenceValidations(
   rule: ReferenceRule,
   spec: ReferenceSpec,
@@ -451,7 +606,10 @@ export function renderManifestsYaml(
   return renderManifests(config, o)
     .map((object) => {
       const doc = new Document(object, { aliasDuplicateObjects: false });
-      doc.commentBefore = ` Generated by \`ca-trust-webhook manifests\` from the rule table (src/policy/rules.ts).\n Do not edit: regenerate (deploy/README.md).`;
+      doc.commentBefore =
+        o.only === "self-managed"
+          ? ` Generated by \`ca-trust-webhook manifests --only self-managed\` (src/manifests.ts).\n Do not edit: regenerate (deploy/README.md).`
+          : ` Generated by \`ca-trust-webhook manifests\` from the rule table (src/policy/rules.ts).\n Do not edit: regenerate (deploy/README.md).`;
       const webhooks = doc.get("webhooks", true);
       if (isSeq(webhooks)) {
         for (const webhook of webhooks.items) {
@@ -465,7 +623,22 @@ export function renderManifestsYaml(
           commentKey(webhook, "failurePolicy", lines);
         }
       }
-      if (object.kind === "ValidatingAdmissionPolicy") {
+      if (object.kind === "ValidatingAdmissionPolicy" && o.only === "self-managed") {
+        const spec = doc.get("spec", true) as YAMLMap;
+        commentKey(spec, "failurePolicy", [
+          "Fail: if the policy cannot be evaluated, our ServiceAccount's write is refused (it retries).",
+        ]);
+        commentKey(spec, "matchConditions", [
+          "Only requests by our own ServiceAccount: RBAC says which objects it may write, this",
+          "policy says what it may write into them (src/manifests.ts selfManagedPolicy).",
+        ]);
+        commentKey(spec, "validations", [
+          "1. no webhook configuration created or deleted, no Secret deleted;",
+          "2. only our certificate Secret and our webhook configurations, by name;",
+          "3. a Secret it creates is Opaque (never a kubernetes.io/service-account-token);",
+          "4. an update of a webhook configuration changes clientConfig.caBundle and nothing else.",
+        ]);
+      } else if (object.kind === "ValidatingAdmissionPolicy") {
         const spec = doc.get("spec", true) as YAMLMap;
         commentKey(spec, "failurePolicy", [
           "Fail: an expression that cannot be evaluated denies (it is generated and tested, so this",
@@ -499,7 +672,9 @@ export const MANIFESTS_USAGE = `Usage: ca-trust-webhook manifests [options]
 
 Prints the ValidatingWebhookConfiguration, the MutatingWebhookConfiguration and the
 ValidatingAdmissionPolicy (+ binding) derived from the rule table (built-in rules and the
-rules of --config) as multi-document YAML.
+rules of --config) as multi-document YAML; with --only self-managed, the policy that lets our
+ServiceAccount change only the caBundle of its webhook configurations and create only its
+certificate Secret (install it with the self-managed certificate mode).
 
 Options:
   --config FILE            the server's config file (its rules and allowedSecretNamespaces)
@@ -509,10 +684,14 @@ Options:
   --url URL                call https://host:port[/prefix] instead of a Service
   --ca-bundle-file FILE    PEM CA of the serving certificate (omit for cert-manager's cainjector)
   --failure-policy P       Fail or Ignore [default: Fail]
-  --only WHAT              webhooks, vap or all [default: all]
+  --only WHAT              webhooks, vap, all, or self-managed (the policy that limits our
+                           ServiceAccount to the caBundle and its one Secret) [default: all]
+  --service-account NAME   self-managed: our ServiceAccount, in --namespace [default: ${WEBHOOK_NAME}]
+  --certificate-secret NAME  self-managed: the Secret it may create [default: ${CERTIFICATE_SECRET}]
+  --webhook-configuration NAME  self-managed: our webhook configurations [default: ${WEBHOOK_NAME}]
   -h, --help               this text`;
 
-/** What the command prints and its exit code (0 ok, 2 usage or I/O error; DESIGN.md). */
+/** What the command prints and its exit code (0 ok, 2 usage or I/O error). */
 export interface CommandResult {
   code: number;
   stdout: string;
@@ -539,6 +718,9 @@ export function manifestsCommand(argv: readonly string[], env: NodeJS.ProcessEnv
         "ca-bundle-file": { type: "string" },
         "failure-policy": { type: "string" },
         only: { type: "string" },
+        "service-account": { type: "string" },
+        "certificate-secret": { type: "string" },
+        "webhook-configuration": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -585,9 +767,19 @@ export function manifestsCommand(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   const only = text("only");
   if (only !== undefined) {
-    if (only !== "webhooks" && only !== "vap" && only !== "all")
-      return fail("--only: must be webhooks, vap or all");
+    if (only !== "webhooks" && only !== "vap" && only !== "all" && only !== "self-managed")
+      return fail("--only: must be webhooks, vap, all or self-managed");
     options.only = only;
+  }
+  for (const [flag, key, subdomain] of [
+    ["service-account", "serviceAccount", true],
+    ["certificate-secret", "certificateSecret", true],
+    ["webhook-configuration", "webhookConfiguration", true],
+  ] as const) {
+    const value = text(flag);
+    if (value === undefined) continue;
+    if (!isDns1123(value, subdomain)) return fail(`--${flag}: "${value}" is not an object name`);
+    options[key] = value;
   }
   const caFile = text("ca-bundle-file");
   if (caFile !== undefined) {

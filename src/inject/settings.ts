@@ -156,7 +156,12 @@ export const DEFAULT_INJECTION_SETTINGS: InjectionSettings = deepFreeze({
   },
   initContainer: {
     name: "install-ca-cert",
-    image: "alpine:3.21",
+    // The public roots every injected container trusts are this image's system bundle
+    // (Alpine's ca-certificates package, Mozilla's list): a supported Alpine branch (3.24,
+    // security fixes until 2028-05-01), pinned by digest so no tag move or registry changes
+    // what Pods trust (it was 3.24.2). Re-pinned by scripts/pin-base-images.sh; choosing
+    // another image: docs/images.md.
+    image: "alpine:3.24@sha256:294b683cb724975bec92580e1e685676bd4b50bda910ddb8c51d4cabeaec77e6",
     imagePullPolicy: "IfNotPresent",
     runAsUser: 65534,
     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },

@@ -22,6 +22,9 @@ export interface CertificateSummary {
 
 const OID_COMMON_NAME = "2.5.4.3";
 const OID_BASIC_CONSTRAINTS = "2.5.29.19";
+const OID_KEY_USAGE = "2.5.29.15";
+/** keyCertSign: bit 5 of keyUsage, 0x04 of the BIT STRING's first byte (RFC 5280 §4.2.1.3). */
+const KU_KEY_CERT_SIGN = 0x04;
 
 /** Lowercase hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array): string {
@@ -76,4 +79,24 @@ function readIsCA(certificate: pkijs.Certificate): boolean | undefined {
   // pkijs swallows extension decoding errors and flags them here instead.
   if ((parsed as { parsingError?: string }).parsingError !== undefined) return undefined;
   return parsed.cA === true;
+}
+
+/**
+ * Whether a DER certificate's keyUsage extension allows signing certificates (keyCertSign).
+ * False when the extension is absent or malformed: RFC 5280 §4.2.1.3 requires it in a CA
+ * certificate whose key signs certificates, and Go's verifier checks it. Never throws.
+ */
+export function allowsCertificateSigning(der: Uint8Array): boolean {
+  try {
+    const asn1 = asn1js.fromBER(der);
+    if (asn1.offset === -1) return false;
+    const certificate = new pkijs.Certificate({ schema: asn1.result });
+    const extension = certificate.extensions?.find((e) => e.extnID === OID_KEY_USAGE);
+    const parsed: unknown = extension?.parsedValue;
+    if (!(parsed instanceof asn1js.BitString)) return false;
+    const bytes = new Uint8Array(parsed.valueBlock.valueHexView);
+    return ((bytes[0] ?? 0) & KU_KEY_CERT_SIGN) !== 0;
+  } catch {
+    return false;
+  }
 }

@@ -5,16 +5,9 @@
  */
 import { createPrivateKey, webcrypto } from "node:crypto";
 import { type IssuedCertificate, issueCertificate } from "../pki/issue.js";
-import { type KeyedCertificate, keyedCertificate } from "./certificate-set.js";
+import { backdateMs, type KeyedCertificate, keyedCertificate } from "./certificate-set.js";
 
-/**
- * How far notBefore is set back, so a peer whose clock is slightly behind ours (another node,
- * the apiserver) already accepts a certificate issued "now": a tenth of the lifetime, at most
- * one hour (short e2e lifetimes keep most of their span).
- */
-export function backdateMs(lifetimeMs: number): number {
-  return Math.min(3_600_000, Math.floor(lifetimeMs / 10));
-}
+export { backdateMs };
 
 /** A new self-signed CA, valid from `now` (backdated) for `lifetimeMs`. */
 export async function issueCa(now: Date, lifetimeMs: number): Promise<KeyedCertificate> {

@@ -1,5 +1,5 @@
 /**
- * Self-managed certificates (DESIGN.md "Registration"; issue 6 part B): the server creates a
+ * Self-managed certificates (issue 6 part B): the server creates a
  * CA and a serving certificate, keeps them in a Secret of its namespace that every replica
  * shares, serves the certificate from memory, writes the caBundle into its own webhook
  * configurations, puts it back when someone else changes it (Helm upgrades do: Gatekeeper and
@@ -10,7 +10,10 @@
  * 1. read the webhook configurations, THEN the Secret (fresh, never cached);
  * 2. create the Secret if absent (a 409 means another replica won: adopt its content), and
  *    apply the rotation steps that are due, each a write conditional on the resourceVersion;
- *    a conflict re-reads everything (another replica moved first);
+ *    a conflict re-reads everything (another replica moved first). Only content this server
+ *    would have issued under its settings is adopted (readCertificateSet): anything else,
+ *    such as a CA planted by whoever may write Secrets in our namespace, is replaced before it
+ *    is served or written into a caBundle, and reported as a security event;
  * 3. serve the Secret's serving certificate;
  * 4. write the caBundle the Secret calls for into every webhook that lacks it, conditional on
  *    the configuration's resourceVersion read in step 1;
@@ -37,6 +40,7 @@ import {
   caBundleOf,
   caFingerprintsOf,
   certificateSetContent,
+  type Expectations,
   readCertificateSet,
 } from "./certificate-set.js";
 import { KubeSecretStore, KubeWebhookConfigStore } from "./kube-stores.js";
@@ -95,7 +99,11 @@ export interface SyncOutcome {
   readonly error?: string;
 }
 
+/** Secret types we adopt: ours (Opaque) and what earlier versions created. */
+const ACCEPTED_SECRET_TYPES: readonly string[] = ["Opaque", "kubernetes.io/tls"];
+
 interface CertificateMetrics {
+  secretRefused: Counter<"key">;
   phase: Gauge<"phase">;
   caNotAfter: Gauge;
   secretWrites: Counter<"action" | "result">;
@@ -132,6 +140,8 @@ export class SelfManagedCertificates implements CertificateSource {
   /** Configurations as last read or written (undefined: not found). */
   private configurations = new Map<string, WebhookConfigurationSnapshot | undefined>();
   private lastSuccess: Date | undefined;
+  /** The Secret version whose refused content was last reported (once per version). */
+  private refusedVersion: string | undefined;
   private lastError: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<SyncOutcome> | undefined;
@@ -151,7 +161,8 @@ export class SelfManagedCertificates implements CertificateSource {
 
   /** Builds the source with its placeholder certificate (nothing is read or written yet). */
   static async create(options: SelfManagedOptions): Promise<SelfManagedCertificates> {
-    const now = (options.clock ?? (() => new Date()))();
+    const clock = options.clock ?? (() => new Date());
+    const now = clock();
     const placeholder = await issueCertificate({
       commonName: "ca-trust-webhook-placeholder",
       notBefore: new Date(now.getTime() - 60_000),
@@ -162,6 +173,7 @@ export class SelfManagedCertificates implements CertificateSource {
       new MemoryCertificate(placeholder.certificatePem, placeholder.privateKeyPem, {
         minVersion: options.minVersion,
         ...(options.clientCa === undefined ? {} : { clientCa: options.clientCa }),
+        now: clock,
       }),
     );
   }
@@ -337,8 +349,10 @@ export class SelfManagedCertificates implements CertificateSource {
       })),
     );
     let stored = await options.secrets.get();
-    let read = stored === undefined ? undefined : readCertificateSet(stored);
-    this.reportDropped(read);
+    if (stored !== undefined) this.checkType(stored);
+    const expect = this.expectations(now);
+    let read = stored === undefined ? undefined : readCertificateSet(stored, expect);
+    this.reportRefused(stored, read);
 
     // 2. Create, adopt, and apply the due rotation steps.
     const published = fingerprintsEverywhere(configs.map((c) => c.snapshot));
@@ -361,7 +375,9 @@ export class SelfManagedCertificates implements CertificateSource {
         // Another replica created it first: adopt what it wrote.
         stored = await options.secrets.get();
         if (stored === undefined) throw error;
-        read = readCertificateSet(stored);
+        this.checkType(stored);
+        read = readCertificateSet(stored, expect);
+        this.reportRefused(stored, read);
         options.logger.info(
           { event: "adopted", secret: options.secretName },
           "certificate Secret created by another replica; adopting it",
@@ -369,7 +385,7 @@ export class SelfManagedCertificates implements CertificateSource {
         continue;
       }
       steps.push(step.action);
-      read = readCertificateSet(stored);
+      read = readCertificateSet(stored, expect);
       if (read.ok) {
         this.logStep(step.action, "reason" in step ? step.reason : undefined, read.set);
         this.notePhase(read.set);
@@ -435,7 +451,7 @@ export class SelfManagedCertificates implements CertificateSource {
         // Stamped now, not at the start of this sync: the delay runs from the confirmation.
         const stamped: CertificateSet = { ...set, nextPublishedAt: this.clock() };
         stored = await this.writeSecret(stored, certificateSetContent(stamped), "publish-next-ca");
-        const reread = readCertificateSet(stored);
+        const reread = readCertificateSet(stored, this.expectations(this.clock()));
         if (reread.ok) {
           this.logStep("publish-next-ca", undefined, reread.set);
           this.set = reread.set;
@@ -529,13 +545,55 @@ export class SelfManagedCertificates implements CertificateSource {
     );
   }
 
-  private reportDropped(read: CertificateSetRead | undefined): void {
-    if (read?.ok === true && read.dropped.length > 0) {
-      this.options.logger.warn(
-        { event: "dropped", keys: read.dropped, secret: this.options.secretName },
-        "certificate Secret holds unusable entries; they are replaced",
-      );
-    }
+  /** What a set this replica would have issued looks like (readCertificateSet). */
+  private expectations(now: Date): Expectations {
+    const { settings } = this.options;
+    return {
+      now,
+      caLifetimeMs: settings.caLifetimeMs,
+      servingLifetimeMs: settings.servingLifetimeMs,
+      names: settings.names,
+    };
+  }
+
+  /**
+   * A Secret of another type cannot be repaired (the type is immutable, and we may not
+   * delete): refuse it, loudly, and serve nothing from it. Earlier versions created
+   * kubernetes.io/tls, which is kept.
+   */
+  private checkType(stored: StoredSecret): void {
+    if (ACCEPTED_SECRET_TYPES.includes(stored.type)) return;
+    const problem = `type ${JSON.stringify(stored.type.slice(0, 80))} is not Opaque`;
+    this.reportRefused(stored, { ok: false, problem, refused: [{ key: "type", problem }] });
+    throw new Error(
+      `certificate Secret ${this.options.secretName} has ${problem} and cannot be repaired; delete it and it is recreated`,
+    );
+  }
+
+  /**
+   * Content of the Secret that was not adopted is a security event: someone who can write
+   * Secrets in our namespace wrote certificates we did not issue (or with other settings).
+   * Logged as a warning (keys and reasons, never key material) and counted once per version
+   * of the Secret; the planner then replaces it.
+   */
+  private reportRefused(
+    stored: StoredSecret | undefined,
+    read: CertificateSetRead | undefined,
+  ): void {
+    if (stored === undefined || read === undefined || read.refused.length === 0) return;
+    if (this.refusedVersion === stored.resourceVersion) return;
+    this.refusedVersion = stored.resourceVersion;
+    for (const refusal of read.refused) this.metrics?.secretRefused.inc({ key: refusal.key });
+    this.options.logger.warn(
+      {
+        event: "secret-refused",
+        security: true,
+        secret: this.options.secretName,
+        resourceVersion: stored.resourceVersion,
+        refused: read.refused.map((r) => r.problem),
+      },
+      "certificate Secret holds certificates this server did not issue; not adopted, replacing them (whoever can write Secrets in this namespace can plant them: restrict that)",
+    );
   }
 }
 
@@ -609,6 +667,12 @@ function fingerprintsEverywhere(
 function registerMetrics(metrics: Metrics): CertificateMetrics {
   const registers = [metrics.registry];
   return {
+    secretRefused: new Counter({
+      name: "ca_trust_webhook_certificate_secret_refused_total",
+      help: "Entries of the certificate Secret not adopted because this server would not have issued them (a security event), by data key",
+      labelNames: ["key"],
+      registers,
+    }),
     phase: new Gauge({
       name: "ca_trust_webhook_certificate_rotation_phase",
       help: "1 for the rotation phase the certificate Secret is in (self-managed mode)",

@@ -2,7 +2,7 @@
  * The certificate set of the self-managed mode and its layout in the shared Secret. Pure: text
  * in, facts out (certificates are parsed with Node's X509Certificate; no I/O).
  *
- * Secret data keys (type kubernetes.io/tls, so `tls.crt`/`tls.key` are where tools look):
+ * Secret data keys (type Opaque; `tls.crt`/`tls.key` are where tools look):
  * - `ca.crt`, `ca.key`: the current CA; it signs the serving certificate.
  * - `ca-next.crt`, `ca-next.key`: during a rotation, the next CA. It is in the caBundle before
  *   anything it signs is served (cert-manager#6350 is what happens otherwise).
@@ -13,6 +13,8 @@
  */
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { ipAddressBytes } from "../pki/issue.js";
+import { allowsCertificateSigning } from "../pki/x509.js";
+import type { ServingNames } from "./authority.js";
 import type { SecretContent } from "./stores.js";
 
 /** The Secret's data keys. */
@@ -48,6 +50,8 @@ export interface ParsedCertificate {
   readonly dnsNames: readonly string[];
   /** subjectAltName iPAddress entries, as {@link normalizeIp} prints them. */
   readonly ipAddresses: readonly string[];
+  /** Other subjectAltName entries (URI, email, ...), as printed: never ones we issue. */
+  readonly otherNames: readonly string[];
 }
 
 /** A certificate with its private key (PEM). */
@@ -67,37 +71,108 @@ export interface CertificateSet {
   readonly promotedAt?: Date;
 }
 
+/** An entry of the Secret that was found but not adopted, and why (never key material). */
+export interface Refusal {
+  /** The data key (`ca.crt`, `tls.crt`, ...). */
+  readonly key: string;
+  readonly problem: string;
+}
+
 /** {@link readCertificateSet}'s answer: a set, or why the CA itself is unusable. */
 export type CertificateSetRead =
-  | { readonly ok: true; readonly set: CertificateSet; readonly dropped: readonly string[] }
-  | { readonly ok: false; readonly problem: string };
+  | {
+      readonly ok: true;
+      readonly set: CertificateSet;
+      /** Entries found but not adopted; the set is written back without them. */
+      readonly refused: readonly Refusal[];
+    }
+  | { readonly ok: false; readonly problem: string; readonly refused: readonly Refusal[] };
 
 /**
- * Reads the Secret's content. The current CA must parse, be a CA and match its key, else the
- * whole set is unusable (`ok: false`). A broken serving certificate is reported in
- * `leafProblem`; a broken next or previous CA is dropped (named in `dropped`), so a rotation
- * starts over instead of the server refusing to serve.
+ * What a set this server would have issued looks like under its settings: whatever differs was
+ * not issued by it (or by a replica with other settings) and is not adopted. See
+ * {@link readCertificateSet}.
  */
-export function readCertificateSet(content: SecretContent): CertificateSetRead {
+export interface Expectations {
+  readonly now: Date;
+  readonly caLifetimeMs: number;
+  readonly servingLifetimeMs: number;
+  /** The serving certificate's subjectAltNames, exactly. */
+  readonly names: ServingNames;
+}
+
+/**
+ * How far notBefore may lie in the future: clocks of replicas on different nodes differ by
+ * seconds, and every certificate we issue is backdated anyway.
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+/** Issuance truncates both validity ends to whole seconds (RFC 5280 time encoding). */
+const ENCODING_SLACK_MS = 2_000;
+
+/**
+ * How far notBefore is set back when issuing, so a peer whose clock is slightly behind ours
+ * (another node, the apiserver) already accepts a certificate issued "now": a tenth of the
+ * lifetime, at most one hour (short e2e lifetimes keep most of their span).
+ */
+export function backdateMs(lifetimeMs: number): number {
+  return Math.min(3_600_000, Math.floor(lifetimeMs / 10));
+}
+
+/**
+ * Reads the Secret's content and adopts only what this server could have written under
+ * `expect`: whoever can write Secrets in our namespace could otherwise plant a CA of theirs
+ * (kept in every caBundle) and a serving certificate for names of their choice.
+ *
+ * - The current CA must parse, match its key, be a CA (basicConstraints CA:TRUE, keyUsage
+ *   keyCertSign), be valid now (notBefore at most {@link CLOCK_SKEW_MS} ahead) and not be
+ *   valid for longer than `caLifetimeMs` (plus our backdating): else the whole set is unusable
+ *   (`ok: false`) and is replaced. An expired CA is left to the planner (it recreates).
+ * - The serving certificate must match its key, be signed by the current CA (signature
+ *   verified), name no subjectAltName beyond `names`, and not be valid for longer than
+ *   `servingLifetimeMs` nor start in the future; else `leafProblem` says why and the planner
+ *   reissues it. Missing names (a changed configuration) and expiry are left to the planner.
+ * - A next or previous CA is held to the current CA's rules (the previous one has no key);
+ *   else it is dropped (a rotation starts over) and named in `refused`.
+ * Every refusal other than a missing serving certificate is in `refused`, for the security log.
+ */
+export function readCertificateSet(
+  content: SecretContent,
+  expect: Expectations,
+): CertificateSetRead {
   const { data, annotations } = content;
+  const refused: Refusal[] = [];
   const current = keyed(data[SECRET_KEYS.caCert], data[SECRET_KEYS.caKey]);
-  if (typeof current === "string")
-    return { ok: false, problem: `${SECRET_KEYS.caCert}: ${current}` };
-  if (!current.x509.ca) return { ok: false, problem: `${SECRET_KEYS.caCert}: not a CA` };
-  const dropped: string[] = [];
+  const currentProblem =
+    typeof current === "string" ? current : caProblem(current, expect, { expiredOk: true });
+  if (typeof current === "string" || currentProblem !== undefined) {
+    const problem = `${SECRET_KEYS.caCert}: ${currentProblem}`;
+    return { ok: false, problem, refused: [{ key: SECRET_KEYS.caCert, problem }] };
+  }
 
   let next: KeyedCertificate | undefined;
   if (data[SECRET_KEYS.nextCaCert] !== undefined || data[SECRET_KEYS.nextCaKey] !== undefined) {
     const parsed = keyed(data[SECRET_KEYS.nextCaCert], data[SECRET_KEYS.nextCaKey]);
-    if (typeof parsed === "string" || !parsed.x509.ca) dropped.push(SECRET_KEYS.nextCaCert);
-    else next = parsed;
+    const problem = typeof parsed === "string" ? parsed : caProblem(parsed, expect);
+    if (typeof parsed === "string" || problem !== undefined) {
+      refused.push({
+        key: SECRET_KEYS.nextCaCert,
+        problem: `${SECRET_KEYS.nextCaCert}: ${problem}`,
+      });
+    } else next = parsed;
   }
   let previous: ParsedCertificate | undefined;
   const previousPem = data[SECRET_KEYS.previousCaCert];
   if (previousPem !== undefined) {
     const parsed = tryParse(previousPem);
-    if (parsed === undefined) dropped.push(SECRET_KEYS.previousCaCert);
-    else previous = parsed;
+    // Expired is fine: it is on its way out, and a client ignores it.
+    const problem =
+      parsed === undefined ? "does not parse" : caProblem(parsed, expect, { expiredOk: true });
+    if (parsed === undefined || problem !== undefined) {
+      refused.push({
+        key: SECRET_KEYS.previousCaCert,
+        problem: `${SECRET_KEYS.previousCaCert}: ${problem}`,
+      });
+    } else previous = parsed;
   }
 
   let leaf: KeyedCertificate | undefined;
@@ -105,10 +180,18 @@ export function readCertificateSet(content: SecretContent): CertificateSetRead {
   const parsedLeaf = keyed(data[SECRET_KEYS.leafCert], data[SECRET_KEYS.leafKey]);
   if (typeof parsedLeaf === "string") {
     leafProblem = `${SECRET_KEYS.leafCert}: ${parsedLeaf}`;
-  } else if (!isIssuedBy(parsedLeaf, current)) {
-    leafProblem = `${SECRET_KEYS.leafCert}: not signed by ${SECRET_KEYS.caCert}`;
+    // A set is never written without its serving certificate; an empty one is a mistake
+    // (or a hand-made Secret), not an attack, but it is still not adopted.
+    if (parsedLeaf !== "missing") refused.push({ key: SECRET_KEYS.leafCert, problem: leafProblem });
   } else {
-    leaf = parsedLeaf;
+    const problem = !isIssuedBy(parsedLeaf, current)
+      ? `not signed by ${SECRET_KEYS.caCert}`
+      : servingProblem(parsedLeaf, expect);
+    if (problem === undefined) leaf = parsedLeaf;
+    else {
+      leafProblem = `${SECRET_KEYS.leafCert}: ${problem}`;
+      refused.push({ key: SECRET_KEYS.leafCert, problem: leafProblem });
+    }
   }
 
   const set: CertificateSet = {
@@ -117,10 +200,77 @@ export function readCertificateSet(content: SecretContent): CertificateSetRead {
     ...(previous === undefined ? {} : { previous }),
     ...(leaf === undefined ? {} : { leaf }),
     ...(leafProblem === undefined ? {} : { leafProblem }),
-    ...optionalDate("nextPublishedAt", next && annotations[SECRET_ANNOTATIONS.nextPublishedAt]),
-    ...optionalDate("promotedAt", previous && annotations[SECRET_ANNOTATIONS.promotedAt]),
+    ...optionalDate(
+      "nextPublishedAt",
+      next && annotations[SECRET_ANNOTATIONS.nextPublishedAt],
+      expect.now,
+    ),
+    ...optionalDate(
+      "promotedAt",
+      previous && annotations[SECRET_ANNOTATIONS.promotedAt],
+      expect.now,
+    ),
   };
-  return { ok: true, set, dropped };
+  return { ok: true, set, refused };
+}
+
+/** Why `ca` is not a CA this server would have made under `expect`, if it is not. */
+function caProblem(
+  ca: ParsedCertificate,
+  expect: Expectations,
+  options: { expiredOk?: boolean } = {},
+): string | undefined {
+  // OpenSSL's X509_check_ca (behind `ca`) also refuses a keyUsage without keyCertSign; an
+  // absent keyUsage it accepts, we do not (RFC 5280 §4.2.1.3; we always issue one).
+  if (!ca.x509.ca) return "not a CA (basicConstraints CA:TRUE and keyUsage keyCertSign)";
+  if (!allowsCertificateSigning(new Uint8Array(ca.x509.raw))) {
+    return "its keyUsage does not allow signing certificates (keyCertSign)";
+  }
+  return validityProblem(ca, expect.caLifetimeMs, expect.now, options.expiredOk ?? false, "CA");
+}
+
+/** Why a serving certificate signed by the current CA is not one we would have issued. */
+function servingProblem(leaf: ParsedCertificate, expect: Expectations): string | undefined {
+  const wantedDns = new Set(expect.names.dnsNames.map((n) => n.toLowerCase()));
+  const wantedIps = new Set(expect.names.ipAddresses.map(normalizeIpOrSelf));
+  const extra = [
+    ...leaf.otherNames,
+    ...leaf.dnsNames.filter((n) => !wantedDns.has(n)).map((n) => `DNS:${n}`),
+    ...leaf.ipAddresses.filter((ip) => !wantedIps.has(ip)).map((ip) => `IP:${ipText(ip)}`),
+  ];
+  if (extra.length > 0) {
+    const shown = extra.slice(0, 3).join(", ");
+    return `names ${shown}${extra.length > 3 ? ` (+${extra.length - 3})` : ""} that are not ours`;
+  }
+  // Expired: the planner reissues it like any renewal.
+  return validityProblem(leaf, expect.servingLifetimeMs, expect.now, true, "serving certificate");
+}
+
+/** Validity longer than we issue, or starting in the future (beyond clock skew). */
+function validityProblem(
+  certificate: ParsedCertificate,
+  lifetimeMs: number,
+  now: Date,
+  expiredOk: boolean,
+  what: string,
+): string | undefined {
+  const span = certificate.notAfter.getTime() - certificate.notBefore.getTime();
+  const longest = lifetimeMs + backdateMs(lifetimeMs) + ENCODING_SLACK_MS;
+  if (span > longest) {
+    return `valid for ${days(span)} (${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()}), longer than the configured ${what} lifetime of ${days(lifetimeMs)}`;
+  }
+  if (certificate.notBefore.getTime() > now.getTime() + CLOCK_SKEW_MS) {
+    return `not valid before ${certificate.notBefore.toISOString()}`;
+  }
+  if (!expiredOk && certificate.notAfter.getTime() <= now.getTime()) {
+    return `expired at ${certificate.notAfter.toISOString()}`;
+  }
+  return undefined;
+}
+
+function days(ms: number): string {
+  const d = ms / 86_400_000;
+  return d >= 1 ? `${Math.round(d * 10) / 10}d` : `${Math.round(ms / 1000)}s`;
 }
 
 /** The Secret content that stores `set` (the inverse of {@link readCertificateSet}). */
@@ -194,6 +344,7 @@ export function parseCertificate(pem: string): ParsedCertificate {
     commonName: /(?:^|\n)CN=([^\n]*)/.exec(x509.subject)?.[1] ?? "",
     dnsNames: names.dnsNames,
     ipAddresses: names.ipAddresses,
+    otherNames: names.otherNames,
   };
 }
 
@@ -247,29 +398,53 @@ function tryParse(pem: string): ParsedCertificate | undefined {
 function subjectAltNames(text: string | undefined): {
   dnsNames: string[];
   ipAddresses: string[];
+  otherNames: string[];
 } {
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
-  for (const entry of (text ?? "").split(", ")) {
+  const otherNames: string[] = [];
+  if (text === undefined || text === "") return { dnsNames, ipAddresses, otherNames };
+  for (const entry of text.split(", ")) {
     if (entry.startsWith("DNS:")) dnsNames.push(entry.slice(4).toLowerCase());
     else if (entry.startsWith("IP Address:")) {
       try {
         ipAddresses.push(normalizeIp(entry.slice(11)));
       } catch {
-        // not an address we could have asked for
+        otherNames.push(entry); // not an address we could have asked for
       }
-    }
+    } else otherNames.push(entry.slice(0, 80));
   }
-  return { dnsNames, ipAddresses };
+  return { dnsNames, ipAddresses, otherNames };
 }
 
+function normalizeIpOrSelf(address: string): string {
+  try {
+    return normalizeIp(address);
+  } catch {
+    return address;
+  }
+}
+
+/** The text form of 4 or 16 address bytes (hex, as normalizeIp produces). */
+export function ipText(hex: string): string {
+  const bytes = Buffer.from(hex, "hex");
+  if (bytes.length === 4) return [...bytes].join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2)
+    groups.push(((bytes[i] ?? 0) * 256 + (bytes[i + 1] ?? 0)).toString(16));
+  return groups.join(":");
+}
+
+/** An annotation's time; one in the future (beyond clock skew) counts as absent. */
 function optionalDate<K extends string>(
   key: K,
   text: string | false | undefined,
+  now: Date,
 ): Partial<Record<K, Date>> {
   if (typeof text !== "string") return {};
   const date = new Date(text);
-  return Number.isNaN(date.getTime()) ? {} : ({ [key]: date } as Partial<Record<K, Date>>);
+  if (Number.isNaN(date.getTime()) || date.getTime() > now.getTime() + CLOCK_SKEW_MS) return {};
+  return { [key]: date } as Partial<Record<K, Date>>;
 }
 
 function sha256(bytes: Uint8Array): string {

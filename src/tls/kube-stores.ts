@@ -69,7 +69,9 @@ export class KubeSecretStore implements SecretStore {
             labels: { ...MANAGED_BY_LABEL },
             annotations: { ...content.annotations },
           },
-          type: "kubernetes.io/tls",
+          // Opaque: the only type our ValidatingAdmissionPolicy lets us create (never a
+          // service-account-token). Earlier versions created kubernetes.io/tls; both are read.
+          type: "Opaque",
           data: encode(content.data),
         },
       });
@@ -189,6 +191,7 @@ function stored(secret: V1Secret): StoredSecret {
   }
   return {
     resourceVersion: secret.metadata?.resourceVersion ?? "",
+    type: secret.type ?? "Opaque",
     data,
     annotations: { ...(secret.metadata?.annotations ?? {}) },
   };

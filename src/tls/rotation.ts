@@ -3,7 +3,7 @@
  * time, and which CAs every caBundle already holds, the one next change to make. Pure (the
  * step is applied by {@link applyRotationStep}, which only issues certificates).
  *
- * The order of a CA rotation, and why (the incidents are in shared/notes/anchors-features.md):
+ * The order of a CA rotation, and why (each step answers an incident of another project):
  * 1. `add-next-ca` at 2/3 of the CA's life: the next CA goes into the Secret, and every
  *    replica writes caBundle = current + next. Nothing it signs is served yet.
  * 2. Once a replica has read back the bundle with the next CA in every webhook, it stamps
@@ -40,7 +40,8 @@ export interface RotationSettings {
 export type RotationStep =
   | { readonly action: "create" }
   | { readonly action: "recreate"; readonly reason: string }
-  | { readonly action: "reissue-serving"; readonly reason: string; readonly names: ServingNames }
+  | { readonly action: "reissue-serving"; readonly reason: string }
+  | { readonly action: "repair"; readonly reason: string }
   | { readonly action: "retire-previous-ca" }
   | { readonly action: "unpublish-next-ca" }
   | { readonly action: "promote-next-ca" }
@@ -96,24 +97,17 @@ export function planRotation(
 
   const leaf = set.leaf;
   if (leaf === undefined) {
-    return {
-      action: "reissue-serving",
-      reason: set.leafProblem ?? "missing",
-      names: settings.names,
-    };
+    return { action: "reissue-serving", reason: set.leafProblem ?? "missing" };
   }
-  if (t >= leaf.notAfter.getTime()) {
-    return { action: "reissue-serving", reason: "expired", names: settings.names };
-  }
+  if (t >= leaf.notAfter.getTime()) return { action: "reissue-serving", reason: "expired" };
+  // Exactly the configured names: a certificate with names beyond them was refused when read
+  // (readCertificateSet), one that lacks some is reissued here (a changed configuration).
   if (!coversNames(leaf, settings.names)) {
-    // Keep the names the certificate has too: during a rolling update that renames the
-    // Service, old and new replicas both find their names and do not reissue in turn
-    // (kube-webhook-certgen never reissues at all: ingress-nginx#12767).
-    return {
-      action: "reissue-serving",
-      reason: "names changed",
-      names: unionNames(settings.names, leaf),
-    };
+    return { action: "reissue-serving", reason: "names changed" };
+  }
+  // Entries that were not adopted (a planted next or previous CA) leave the Secret now.
+  if (read.refused.length > 0) {
+    return { action: "repair", reason: read.refused.map((r) => r.key).join(", ") };
   }
 
   if (set.previous !== undefined) {
@@ -190,11 +184,13 @@ export async function applyRotationStep(
   switch (step.action) {
     case "reissue-serving":
     case "renew-serving": {
-      const names = step.action === "reissue-serving" ? step.names : settings.names;
-      const leaf = await issueServing(set.current, names, now, settings.servingLifetimeMs);
+      const leaf = await issueServing(set.current, settings.names, now, settings.servingLifetimeMs);
       const { leafProblem: _dropped, ...rest } = set;
       return { ...rest, leaf };
     }
+    case "repair":
+      // The set as read holds only what was adopted; writing it drops the rest.
+      return set;
     case "retire-previous-ca": {
       const { previous: _previous, promotedAt: _promotedAt, ...rest } = set;
       return rest;
@@ -215,31 +211,10 @@ export async function applyRotationStep(
   }
 }
 
-function unionNames(wanted: ServingNames, leaf: ParsedCertificate): ServingNames {
-  const dnsNames = [...wanted.dnsNames];
-  for (const name of leaf.dnsNames) if (!dnsNames.includes(name)) dnsNames.push(name);
-  const wantedIps = new Set(wanted.ipAddresses.map(normalizeIpSafe));
-  const ipAddresses = [...wanted.ipAddresses];
-  for (const hex of leaf.ipAddresses) {
-    if (!wantedIps.has(hex)) ipAddresses.push(ipFromHex(hex));
-  }
-  return { dnsNames, ipAddresses };
-}
-
 function normalizeIpSafe(address: string): string {
   try {
     return normalizeIp(address);
   } catch {
     return address;
   }
-}
-
-/** The text form of 4 or 16 address bytes (hex, as normalizeIp produces). */
-function ipFromHex(hex: string): string {
-  const bytes = Buffer.from(hex, "hex");
-  if (bytes.length === 4) return [...bytes].join(".");
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2)
-    groups.push(((bytes[i] ?? 0) * 256 + (bytes[i + 1] ?? 0)).toString(16));
-  return groups.join(":");
 }

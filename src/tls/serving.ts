@@ -5,6 +5,7 @@
  */
 import type { Server as HttpsServer } from "node:https";
 import type { SecureContextOptions } from "node:tls";
+import { tlsOptions } from "./options.js";
 import { checkServingPair, type ServingCertificate } from "./reloader.js";
 
 /**
@@ -31,6 +32,11 @@ export interface MemoryCertificateOptions {
    * the secure context, so every swap must carry it again.
    */
   readonly clientCa?: string;
+  /**
+   * The clock a pair's validity is checked against; without one, validity is not checked
+   * (the self-managed mode passes its own, so tests under a fixed clock stay consistent).
+   */
+  readonly now?: () => Date;
 }
 
 /** A serving pair in memory, swapped into the attached servers on {@link install}. */
@@ -44,7 +50,7 @@ export class MemoryCertificate {
     key: string,
     private readonly tls: MemoryCertificateOptions,
   ) {
-    this.current = checkServingPair(cert, key);
+    this.current = checkServingPair(cert, key, tls.now?.());
   }
 
   /** TLS options for the HTTPS server (also re-installed whole on every swap). */
@@ -52,8 +58,7 @@ export class MemoryCertificate {
     return {
       cert: this.current.cert,
       key: this.current.key,
-      minVersion: this.tls.minVersion,
-      ...(this.tls.clientCa === undefined ? {} : { ca: this.tls.clientCa }),
+      ...tlsOptions(this.tls.minVersion, this.tls.clientCa),
     };
   }
 
@@ -63,11 +68,12 @@ export class MemoryCertificate {
 
   /**
    * Checks and installs a new pair; returns false (and changes nothing) when it is the pair
-   * already in use. Throws when the pair is unusable: the last good one stays.
+   * already in use. Throws when the pair is unusable (mismatched, expired or not yet valid):
+   * the last good one stays.
    */
   install(cert: string, key: string): boolean {
     if (cert === this.current.cert && key === this.current.key) return false;
-    const next = checkServingPair(cert, key);
+    const next = checkServingPair(cert, key, this.tls.now?.());
     this.current = next;
     const options = this.secureContextOptions();
     for (const server of this.servers) server.setSecureContext(options);

@@ -20,6 +20,8 @@ export interface SecretContent {
 /** The Secret as read: its content and the version a conditional update must name. */
 export interface StoredSecret extends SecretContent {
   readonly resourceVersion: string;
+  /** The Secret's `type` (immutable once created); we create `Opaque`. */
+  readonly type: string;
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   removeTempDir,
   spawnLogged,
 } from "../../scripts/harness/children.js";
+import { helmTemplate, serviceAccountKubeconfig } from "../../scripts/harness/helm.js";
 import {
   connector,
   type Manifest,
@@ -82,6 +83,8 @@ async function startSelfManaged(options: {
   namespace: string;
   configuration: string;
   port: number;
+  /** The credentials it runs with: a ServiceAccount's ({@link installServiceAccount}). */
+  kubeconfig: string;
   extraArgs?: readonly string[];
 }): Promise<Replica> {
   if (!existsSync(SERVER_ENTRY)) throw new Error(`${SERVER_ENTRY}: run \`npm run build\` first`);
@@ -115,7 +118,7 @@ async function startSelfManaged(options: {
       "--health-listen",
       `127.0.0.1:${healthPort}`,
       "--kubeconfig",
-      cp.kubeconfigPath,
+      options.kubeconfig,
       ...(options.extraArgs ?? []),
     ],
     logPath,
@@ -229,6 +232,99 @@ async function unregister(name: string): Promise<void> {
   );
 }
 
+/** Requests the apiserver's ValidatingAdmissionPolicy `policy` denied so far (its metric). */
+async function policyDenials(policy: string): Promise<number> {
+  return metricSum(
+    await apiServerMetrics(cp),
+    "apiserver_validating_admission_policy_check_total",
+    {
+      policy,
+    },
+  );
+}
+
+/** What {@link installServiceAccount} set up. */
+interface Installed {
+  /** Credentials of the release's ServiceAccount. */
+  kubeconfig: string;
+  /** The self-managed ValidatingAdmissionPolicy that holds that ServiceAccount. */
+  policy: string;
+  uninstall(): Promise<void>;
+}
+
+/**
+ * The shipped chart's ServiceAccount, RBAC and self-managed ValidatingAdmissionPolicy for a
+ * release named `configuration` (so the chart's webhook configuration name, which the RBAC and
+ * the policy allow, is the test's) in `namespace`; the replicas then run with exactly an
+ * install's permissions and under its policy. Waits until the policy is in force.
+ */
+async function installServiceAccount(namespace: string, configuration: string): Promise<Installed> {
+  const rendered = await helmTemplate(cp, {
+    release: configuration,
+    namespace,
+    values: { certificate: { mode: "self-managed" }, systemNamespace: namespace },
+  });
+  if (rendered.code !== 0) throw new Error(`helm template: ${rendered.stderr}`);
+  const policy = `${configuration}-self-managed`;
+  const objects = rendered.objects.filter(
+    (o) =>
+      ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(
+        o.kind,
+      ) ||
+      (o.kind.startsWith("ValidatingAdmissionPolicy") &&
+        (o.metadata as { name?: string } | undefined)?.name === policy),
+  );
+  const yaml = toYaml(...objects);
+  await cp.kubectl(["apply", "--server-side", "-f", "-"], { input: yaml });
+  const user = `system:serviceaccount:${namespace}:${configuration}`;
+  await pollUntil(
+    async () => {
+      const probe = await cp.kubectl(
+        [
+          "create",
+          "secret",
+          "generic",
+          "policy-probe",
+          "-n",
+          namespace,
+          "--dry-run=server",
+          `--as=${user}`,
+        ],
+        { allowFail: true },
+      );
+      return probe.stderr.includes(policy) ? true : undefined;
+    },
+    { what: `ValidatingAdmissionPolicy ${policy} in force`, timeoutMs: 30_000 },
+  );
+  const dir = makeTempDir(`sa-${configuration}`);
+  const kubeconfig = await serviceAccountKubeconfig(cp, {
+    namespace,
+    name: configuration,
+    dir,
+  });
+  // The replicas are that ServiceAccount to the apiserver (a SelfSubjectReview says who).
+  const whoami = await cp.kubectl([
+    "--kubeconfig",
+    kubeconfig,
+    "auth",
+    "whoami",
+    "-o",
+    "jsonpath={.status.userInfo.username}",
+  ]);
+  if (whoami.stdout !== user) throw new Error(`the token authenticates as ${whoami.stdout}`);
+  return {
+    kubeconfig,
+    policy,
+    uninstall: async () => {
+      await cp.kubectl(["delete", "--ignore-not-found", "-f", "-"], {
+        input: yaml,
+        allowFail: true,
+      });
+      removeTempDir(dir);
+    },
+  };
+}
+
 /** The namespace the admissions happen in: opted in, with the CA ConfigMap and CA Secrets. */
 async function appNamespace(prefix: string): Promise<string> {
   const ns = await createTestNamespace(cp, { prefix, labels: { ...INJECT_ENABLED } });
@@ -288,33 +384,37 @@ describe("self-managed certificates", () => {
   let sysNs: string;
   let appNs: string;
   let configuration: string;
+  let installed: Installed;
   let server: Replica;
 
   beforeAll(async () => {
     sysNs = await systemNamespace("certs-sys");
     appNs = await appNamespace("certs-app");
-    configuration = uniqueName("ca-trust-self");
+    configuration = uniqueName("ca-trust-webhook-self");
     const [port] = await freePorts(1);
     const url = `https://127.0.0.1:${port}`;
     await cp.kubectl(["apply", "-f", "-"], {
       input: toYaml(...registration(configuration, [url], appNs)),
     });
+    installed = await installServiceAccount(sysNs, configuration);
     server = await startSelfManaged({
       name: "a",
       namespace: sysNs,
       configuration,
       port: port ?? 0,
+      kubeconfig: installed.kubeconfig,
     });
   });
 
   afterAll(async () => {
     await unregister(configuration);
     await server?.stop();
+    await installed?.uninstall();
   });
 
   it("creates its Secret with a CA and a serving certificate for the Service names and 127.0.0.1", async () => {
     const stored = await readSecret(sysNs);
-    expect(stored.type).toBe("kubernetes.io/tls");
+    expect(stored.type).toBe("Opaque");
     expect(stored.metadata.labels?.["app.kubernetes.io/managed-by"]).toBe("ca-trust-webhook");
     expect(Object.keys(stored.data).sort()).toEqual(["ca.crt", "ca.key", "tls.crt", "tls.key"]);
     const ca = new X509Certificate(decode(stored.data["ca.crt"]));
@@ -534,6 +634,8 @@ class TrustedCas {
   private readonly history: { at: number; cas: X509Certificate[] }[] = [];
   private readonly aborts: AbortController[] = [];
   changes = 0;
+  /** SHA-256 fingerprints (colon hex, as X509Certificate prints them) ever in any caBundle. */
+  readonly everSeen = new Set<string>();
 
   constructor(private readonly name: string) {}
 
@@ -578,7 +680,9 @@ class TrustedCas {
       (bundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map(
         (pem) => new X509Certificate(pem),
       );
-    const [first = [], ...rest] = [...this.bundles.values()].flat().map(parse);
+    const parsed = [...this.bundles.values()].flat().map(parse);
+    for (const ca of parsed.flat()) this.everSeen.add(ca.fingerprint256);
+    const [first = [], ...rest] = parsed;
     const cas = first.filter((ca) =>
       rest.every((others) => others.some((o) => o.fingerprint256 === ca.fingerprint256)),
     );
@@ -605,16 +709,17 @@ function servedCertificate(url: string): Promise<{ at: number; leaf: X509Certifi
   });
 }
 
-describe("CA rotation under load, two replicas", () => {
+describe("CA rotation under load, two replicas (shipped RBAC and self-managed policy)", () => {
   let sysNs: string;
   let appNs: string;
   let configuration: string;
+  let installed: Installed;
   let replicas: Replica[] = [];
 
   beforeAll(async () => {
     sysNs = await systemNamespace("rotate-sys");
     appNs = await appNamespace("rotate-app");
-    configuration = uniqueName("ca-trust-rotate");
+    configuration = uniqueName("ca-trust-webhook-rotate");
     const ports = await freePorts(2);
     const urls = ports.map((p) => `https://127.0.0.1:${p}`);
     await cp.kubectl(["apply", "-f", "-"], {
@@ -630,6 +735,7 @@ describe("CA rotation under load, two replicas", () => {
       "--ca-retire-delay",
       "4s",
     ];
+    installed = await installServiceAccount(sysNs, configuration);
     // Started together: one creates the Secret, the other adopts it.
     replicas = await Promise.all(
       ["a", "b"].map((name, i) =>
@@ -638,6 +744,7 @@ describe("CA rotation under load, two replicas", () => {
           namespace: sysNs,
           configuration,
           port: ports[i] ?? 0,
+          kubeconfig: installed.kubeconfig,
           extraArgs: lifetimes,
         }),
       ),
@@ -647,6 +754,7 @@ describe("CA rotation under load, two replicas", () => {
   afterAll(async () => {
     await unregister(configuration);
     await Promise.all(replicas.map((r) => r.stop()));
+    await installed?.uninstall();
   });
 
   it("rotates the CA while Pods and Connectors are created: zero failed admissions", async () => {
@@ -658,6 +766,7 @@ describe("CA rotation under load, two replicas", () => {
     expect(created).toHaveLength(1);
     const start = created[0] ?? Date.now();
     const deadline = start + 45_000;
+    const denialsBefore = await policyDenials(installed.policy);
 
     // The load: a Pod and a Connector every 300 ms, each through both replicas' webhooks.
     const admissions: Admission[] = [];
@@ -754,7 +863,24 @@ describe("CA rotation under load, two replicas", () => {
       return `after ${name.padEnd(19)} (${(stage.atMs / 1000).toFixed(1).padStart(5)}s): ${String(inside.length).padStart(3)} admissions, ${inside.filter((a) => a.status !== 201).length} failed; ${String(probed.length).padStart(3)} TLS probes, ${probed.filter((p) => !p.ok).length} served a CA missing from the caBundle`;
     });
     const pods = admissions.filter((a) => a.kind === "Pod");
+    // The apiserver counts a policy's denials (not what it allows): none during the run, and
+    // the policy was in force all along (it still denies our ServiceAccount a foreign Secret).
+    const denialsAfter = await policyDenials(installed.policy);
+    const stillInForce = await cp.kubectl(
+      [
+        "create",
+        "secret",
+        "generic",
+        "not-ours",
+        "-n",
+        sysNs,
+        "--dry-run=server",
+        `--as=system:serviceaccount:${sysNs}:${configuration}`,
+      ],
+      { allowFail: true },
+    );
     const summary = [
+      `self-managed policy ${installed.policy}: ${denialsAfter - denialsBefore} denials during the run (replicas writing as its ServiceAccount); still denies a foreign Secret: ${stillInForce.stderr.includes(installed.policy)}`,
       `admissions: ${admissions.length} (${pods.length} Pods, all injected: ${pods.every((a) => a.injected)}; ${admissions.length - pods.length} Connectors) over ${((admissions.at(-1)?.atMs ?? 0) / 1000).toFixed(1)}s, each through both replicas`,
       `failed admissions: ${failed.length}`,
       `apiserver calls to our 4 webhooks: ${ours({})}, rejected: ${ours({ rejected: "true" })}`,
@@ -773,6 +899,8 @@ describe("CA rotation under load, two replicas", () => {
 
     expect(failed).toEqual([]);
     expect(gaps).toEqual([]);
+    expect(denialsAfter).toBe(denialsBefore);
+    expect(stillInForce.stderr).toContain(installed.policy);
     expect(probes.length).toBeGreaterThan(500);
     expect(ours({ rejected: "true" })).toBe(0);
     expect(ours({})).toBeGreaterThanOrEqual(admissions.length * 2);
@@ -800,4 +928,187 @@ describe("CA rotation under load, two replicas", () => {
     expect(servedCas).toEqual([finalFingerprint, finalFingerprint]);
     expect(await caBundles(configuration)).toEqual([finalCa, finalCa, finalCa, finalCa]);
   }, 150_000);
+});
+
+/**
+ * Issue 13: a `ca-trust-webhook-certs` Secret pre-created by someone who may write Secrets in
+ * our namespace, with their CA (valid until 2126) and a serving certificate for our names plus
+ * one of theirs. It must be replaced before anything of it is served or written into a
+ * caBundle, and reported.
+ */
+describe("a planted certificate Secret", () => {
+  let sysNs: string;
+  let appNs: string;
+  let configuration: string;
+  let installed: Installed;
+  let server: Replica;
+  let trusted: TrustedCas;
+  let planted: { ca: X509Certificate; leaf: X509Certificate; data: Record<string, string> };
+  /** Every certificate a new TLS connection was served, from before start-up on. */
+  const served: { at: number; fingerprint: string }[] = [];
+  let probing = true;
+  let probeLoop: Promise<void>;
+  let readyAt = 0;
+
+  async function plant(): Promise<void> {
+    await cp.kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
+      input: toYaml({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: SECRET, namespace: sysNs },
+        type: "kubernetes.io/tls",
+        data: planted.data,
+      }),
+    });
+  }
+
+  beforeAll(async () => {
+    sysNs = await systemNamespace("planted-sys");
+    appNs = await appNamespace("planted-app");
+    configuration = uniqueName("ca-trust-webhook-planted");
+    const [port] = await freePorts(1);
+    const url = `https://127.0.0.1:${port}`;
+    await cp.kubectl(["apply", "-f", "-"], {
+      input: toYaml(...registration(configuration, [url], appNs)),
+    });
+    installed = await installServiceAccount(sysNs, configuration);
+
+    const ca = await issueCertificate({
+      commonName: "attacker CA",
+      isCA: true,
+      notBefore: new Date(Date.now() - 3_600_000),
+      notAfter: new Date("2126-01-01T00:00:00Z"),
+    });
+    const leaf = await issueCertificate({
+      commonName: SERVICE,
+      usage: "server",
+      dnsNames: [
+        SERVICE,
+        `${SERVICE}.${sysNs}`,
+        `${SERVICE}.${sysNs}.svc`,
+        `${SERVICE}.${sysNs}.svc.cluster.local`,
+        "webhook.attacker.example",
+      ],
+      ipAddresses: ["127.0.0.1"],
+      notBefore: new Date(Date.now() - 3_600_000),
+      notAfter: new Date(Date.now() + 30 * 86_400_000),
+      issuer: ca,
+    });
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    planted = {
+      ca: new X509Certificate(ca.certificatePem),
+      leaf: new X509Certificate(leaf.certificatePem),
+      data: {
+        "ca.crt": b64(ca.certificatePem),
+        "ca.key": b64(ca.privateKeyPem),
+        "tls.crt": b64(leaf.certificatePem),
+        "tls.key": b64(leaf.privateKeyPem),
+      },
+    };
+    await plant();
+
+    // Watch the caBundles and probe the port from before the server exists.
+    trusted = new TrustedCas(configuration);
+    await trusted.start();
+    probeLoop = (async () => {
+      while (probing) {
+        const got = await servedCertificate(url).catch(() => undefined);
+        if (got !== undefined) served.push({ at: got.at, fingerprint: got.leaf.fingerprint256 });
+        await sleep(20);
+      }
+    })();
+    server = await startSelfManaged({
+      name: "a",
+      namespace: sysNs,
+      configuration,
+      port: port ?? 0,
+      kubeconfig: installed.kubeconfig,
+    });
+    readyAt = Date.now();
+    await sleep(2_000);
+  });
+
+  afterAll(async () => {
+    probing = false;
+    await probeLoop;
+    trusted?.stop();
+    await unregister(configuration);
+    await server?.stop();
+    await installed?.uninstall();
+  });
+
+  it("found at start-up: replaced (same Secret, new CA and serving certificate), never served, never in a caBundle", async () => {
+    const stored = await readSecret(sysNs);
+    const ca = new X509Certificate(decode(stored.data["ca.crt"]));
+    const leaf = new X509Certificate(decode(stored.data["tls.crt"]));
+    expect(ca.fingerprint256).not.toBe(planted.ca.fingerprint256);
+    expect(leaf.fingerprint256).not.toBe(planted.leaf.fingerprint256);
+    expect(leaf.checkIssued(ca) && leaf.verify(ca.publicKey)).toBe(true);
+    expect(leaf.subjectAltName).not.toContain("attacker");
+    expect(Date.parse(ca.validTo)).toBeLessThan(Date.now() + 400 * 86_400_000);
+    // Replaced by a conditional update of the same object (its type stays).
+    expect(stored.type).toBe("kubernetes.io/tls");
+
+    const afterReady = served.filter((p) => p.at >= readyAt);
+    process.stdout.write(
+      `[certificates] planted Secret: ${served.length} TLS probes from start-up (${afterReady.length} after ready), served the planted certificate: ${served.filter((p) => p.fingerprint === planted.leaf.fingerprint256).length}; CAs ever in a caBundle: ${trusted.everSeen.size}, the planted one among them: ${trusted.everSeen.has(planted.ca.fingerprint256)}\n`,
+    );
+    expect(afterReady.length).toBeGreaterThan(20);
+    expect(served.filter((p) => p.fingerprint === planted.leaf.fingerprint256)).toEqual([]);
+    expect(afterReady.every((p) => p.fingerprint === leaf.fingerprint256)).toBe(true);
+    expect(trusted.everSeen.has(planted.ca.fingerprint256)).toBe(false);
+    expect(trusted.everSeen.has(ca.fingerprint256)).toBe(true);
+    const bundle = decode(stored.data["ca.crt"]);
+    expect(await caBundles(configuration)).toEqual([bundle, bundle]);
+  });
+
+  it("is reported: a security warning naming what was refused (no key material) and a metric", async () => {
+    const refused = server
+      .logs()
+      .split("\n")
+      .filter((l) => l.includes('"event":"secret-refused"'))
+      .map((l) => JSON.parse(l) as { level: string; security: boolean; refused: string[] });
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ level: "warn", security: true });
+    expect(refused[0]?.refused[0]).toMatch(
+      /^ca\.crt: valid for \d+(\.\d)?d \(.* to 2126-01-01T00:00:00\.000Z\), longer than the configured CA lifetime of 365d$/,
+    );
+    expect(server.logs()).not.toContain("PRIVATE KEY");
+    const metrics = await (await fetch(`${server.healthUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^ca_trust_webhook_certificate_secret_refused_total\{key="ca.crt"\} 1$/m,
+    );
+  });
+
+  it("the apiserver calls it over TLS it verifies with the new CA: a Pod is injected", async () => {
+    const name = uniqueName("pod");
+    const created = await cp.request(
+      "POST",
+      `/api/v1/namespaces/${appNs}/pods`,
+      restrictedPod(name, appNs),
+    );
+    expect(created.status).toBe(201);
+    const pod = created.json as { metadata: { annotations?: Record<string, string> } };
+    expect(pod.metadata.annotations?.["ca-trust.dev/injected"]).toMatch(/^sha256:/);
+  });
+
+  it("planted again while running: replaced within seconds, still never served nor in a caBundle", async () => {
+    const before = decode((await readSecret(sysNs)).data["ca.crt"]);
+    await plant();
+    await pollUntil(
+      async () => {
+        const now = decode((await readSecret(sysNs)).data["ca.crt"]);
+        const fingerprint = new X509Certificate(now).fingerprint256;
+        return now !== before && fingerprint !== planted.ca.fingerprint256 ? true : undefined;
+      },
+      { what: "the planted Secret to be replaced again", timeoutMs: 15_000, intervalMs: 100 },
+    );
+    const stored = await readSecret(sysNs);
+    expect(new X509Certificate(decode(stored.data["ca.crt"])).fingerprint256).not.toBe(
+      planted.ca.fingerprint256,
+    );
+    await sleep(1_000);
+    expect(served.filter((p) => p.fingerprint === planted.leaf.fingerprint256)).toEqual([]);
+    expect(trusted.everSeen.has(planted.ca.fingerprint256)).toBe(false);
+  });
 });

@@ -8,11 +8,12 @@
  * helm is built by scripts/build-controlplane.sh next to kubectl (test/e2e/helm/go.mod).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { CHART, helmTemplate as renderChart, helm as runHelm } from "../../scripts/harness/helm.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
 import { REPO_ROOT } from "../../scripts/harness/paths.js";
@@ -26,7 +27,13 @@ import {
   waitForWebhookCalled,
 } from "../../scripts/harness/webhook.js";
 import { loadServeConfig } from "../../src/config.js";
-import { POLICY_NAME, renderManifests, renderManifestsYaml } from "../../src/manifests.js";
+import {
+  FROZEN_WEBHOOK_FIELDS,
+  POLICY_NAME,
+  renderManifests,
+  renderManifestsYaml,
+  SELF_MANAGED_POLICY_NAME,
+} from "../../src/manifests.js";
 import { issueCertificate } from "../../src/pki/issue.js";
 import { parseRules } from "../../src/policy/rules.js";
 import { useControlPlane } from "./harness/context.js";
@@ -34,7 +41,6 @@ import { useControlPlane } from "./harness/context.js";
 const cp = useControlPlane();
 
 const DEPLOY = join(REPO_ROOT, "deploy");
-const CHART = join(DEPLOY, "helm", "ca-trust-webhook");
 const NAMESPACE = "ca-trust-system";
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:ca-trust-webhook`;
 /** The objects' name in the kustomize install and in a Helm release named ca-trust-webhook. */
@@ -64,60 +70,21 @@ async function serverDryRun(yaml: string) {
   });
 }
 
-/** Runs the helm built beside kubectl, with its state in a temp dir. */
-function helm(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const bin = join(cp.binDir, "helm");
-  if (!existsSync(bin)) {
-    throw new Error(`${bin} is missing: run scripts/build-controlplane.sh (it builds helm too)`);
-  }
-  const home = mkdtempSync(join(tmpdir(), "ca-trust-e2e-helm-"));
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, [...args], {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: home,
-        HELM_CACHE_HOME: join(home, "cache"),
-        HELM_CONFIG_HOME: join(home, "config"),
-        HELM_DATA_HOME: join(home, "data"),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      rmSync(home, { recursive: true, force: true });
-      resolve({
-        code: code ?? 1,
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      });
-    });
-  });
+/** Runs the helm built beside kubectl (scripts/harness/helm.ts). */
+function helm(args: readonly string[]) {
+  return runHelm(cp, args);
 }
 
+/** `helm template` of the chart as release ca-trust-webhook in ca-trust-system; must succeed. */
 async function helmTemplate(values: Record<string, unknown>): Promise<Rendered[]> {
-  const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-values-"));
-  try {
-    const file = join(dir, "values.yaml");
-    writeFileSync(file, toYaml(values));
-    const result = await helm([
-      "template",
-      "ca-trust-webhook",
-      CHART,
-      "--namespace",
-      NAMESPACE,
-      "-f",
-      file,
-    ]);
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    return objects(result.stdout);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const result = await renderChart(cp, {
+    release: "ca-trust-webhook",
+    namespace: NAMESPACE,
+    values,
+  });
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+  return result.objects;
 }
 
 beforeAll(async () => {
@@ -851,6 +818,430 @@ describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook se
   });
 });
 
+/** A JSON patch of webhook configuration `kind` that changes one frozen field. */
+interface FrozenRow {
+  field: (typeof FROZEN_WEBHOOK_FIELDS)[number];
+  kind: "validatingwebhookconfiguration" | "mutatingwebhookconfiguration";
+  patch: unknown[];
+}
+
+describe("self-managed: the ServiceAccount may change only the caBundle (RBAC + ValidatingAdmissionPolicy, impersonated)", () => {
+  const AS = `--as=${SERVICE_ACCOUNT}`;
+  const SECRET = "ca-trust-webhook-certs";
+  let installed: string;
+  const asServiceAccount = (args: readonly string[], input?: string) =>
+    cp.kubectl([...args, AS], { allowFail: true, ...(input === undefined ? {} : { input }) });
+  /** Denied: by the apiserver's RBAC ("forbidden") or by our policy (named in the message). */
+  const denied = (r: { code: number; stderr: string }) =>
+    r.code !== 0 && /forbidden|denied request/i.test(r.stderr);
+  const byPolicy = (r: { stderr: string }) => r.stderr.includes(SELF_MANAGED_POLICY_NAME);
+  const ca = async (cn: string) =>
+    Buffer.from(
+      (
+        await issueCertificate({
+          commonName: cn,
+          isCA: true,
+          notBefore: new Date(Date.now() - 60_000),
+          notAfter: new Date(Date.now() + 3_600_000),
+        })
+      ).certificatePem,
+    ).toString("base64");
+
+  beforeAll(async () => {
+    await removeHarnessWebhooks(cp);
+    // The shipped install minus the workload: the ServiceAccount, every RBAC object, the two
+    // webhook configurations it may write and the policy. Nothing else is registered or runs,
+    // so no admission in this file reaches these webhook configurations (they exclude our
+    // namespace, and the tests below create nothing they select).
+    const rendered = objects(
+      (await cp.kubectl(["kustomize", join(DEPLOY, "overlays", "self-managed")])).stdout,
+    ).filter((o) =>
+      [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+      ].includes(o.kind),
+    );
+    installed = toYaml(...rendered);
+    expect(
+      rendered.filter((o) => (o.metadata as { name: string }).name === SELF_MANAGED_POLICY_NAME),
+    ).toHaveLength(2);
+    await cp.kubectl(["apply", "--server-side", "-f", "-"], { input: installed });
+    // The apiserver compiles and binds the policy asynchronously: wait until it denies.
+    await pollUntil(
+      async () => {
+        const r = await asServiceAccount([
+          "create",
+          "secret",
+          "generic",
+          "policy-probe",
+          "-n",
+          NAMESPACE,
+          "--dry-run=server",
+        ]);
+        return byPolicy(r) ? true : undefined;
+      },
+      { what: "the self-managed ValidatingAdmissionPolicy to take effect", timeoutMs: 30_000 },
+    );
+  });
+
+  afterAll(async () => {
+    await cp.kubectl(["delete", "--ignore-not-found", "-f", "-"], {
+      input: installed,
+      allowFail: true,
+    });
+    await cp.kubectl(["delete", "secret", SECRET, "-n", NAMESPACE, "--ignore-not-found"], {
+      allowFail: true,
+    });
+  });
+
+  it.each(["validatingwebhookconfiguration", "mutatingwebhookconfiguration"])(
+    "writes the caBundle of every webhook of its %s, conditional on the resourceVersion (what the server does)",
+    async (kind) => {
+      const before = JSON.parse(
+        (await cp.kubectl(["get", kind, "ca-trust-webhook", "-o", "json"])).stdout,
+      );
+      const bundle = await ca(`caBundle for ${kind}`);
+      const patch = [
+        { op: "add", path: "/metadata/resourceVersion", value: before.metadata.resourceVersion },
+        ...before.webhooks.map((_: unknown, i: number) => ({
+          op: "add",
+          path: `/webhooks/${i}/clientConfig/caBundle`,
+          value: bundle,
+        })),
+      ];
+      const r = await asServiceAccount([
+        "patch",
+        kind,
+        "ca-trust-webhook",
+        "--type=json",
+        "-p",
+        JSON.stringify(patch),
+      ]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const after = JSON.parse(
+        (await cp.kubectl(["get", kind, "ca-trust-webhook", "-o", "json"])).stdout,
+      );
+      expect(
+        after.webhooks.map((w: { clientConfig: { caBundle?: string } }) => w.clientConfig.caBundle),
+      ).toEqual(before.webhooks.map(() => bundle));
+      // Nothing else moved.
+      const strip = (o: { webhooks: { clientConfig: Record<string, unknown> }[] }) =>
+        o.webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } }));
+      expect(strip(after)).toEqual(strip(before));
+    },
+  );
+
+  const rows: FrozenRow[] = [
+    {
+      field: "clientConfig.url",
+      kind: "mutatingwebhookconfiguration",
+      patch: [
+        { op: "remove", path: "/webhooks/0/clientConfig/service" },
+        {
+          op: "add",
+          path: "/webhooks/0/clientConfig/url",
+          value: "https://attacker.example/mutate",
+        },
+      ],
+    },
+    {
+      field: "clientConfig.service",
+      kind: "validatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/0/clientConfig/service/name", value: "attacker" }],
+    },
+    {
+      field: "rules",
+      kind: "mutatingwebhookconfiguration",
+      patch: [
+        {
+          op: "replace",
+          path: "/webhooks/0/rules",
+          value: [
+            {
+              apiGroups: ["*"],
+              apiVersions: ["*"],
+              operations: ["*"],
+              resources: ["*/*"],
+              scope: "*",
+            },
+          ],
+        },
+      ],
+    },
+    {
+      field: "namespaceSelector",
+      kind: "mutatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/0/namespaceSelector", value: {} }],
+    },
+    {
+      field: "objectSelector",
+      kind: "mutatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/1/objectSelector", value: {} }],
+    },
+    {
+      field: "matchConditions",
+      kind: "validatingwebhookconfiguration",
+      patch: [{ op: "remove", path: "/webhooks/1/matchConditions" }],
+    },
+    {
+      field: "failurePolicy",
+      kind: "validatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/0/failurePolicy", value: "Ignore" }],
+    },
+    {
+      field: "matchPolicy",
+      kind: "validatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/0/matchPolicy", value: "Exact" }],
+    },
+    {
+      field: "sideEffects",
+      kind: "mutatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/0/sideEffects", value: "NoneOnDryRun" }],
+    },
+    {
+      field: "timeoutSeconds",
+      kind: "validatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/0/timeoutSeconds", value: 30 }],
+    },
+    {
+      field: "admissionReviewVersions",
+      kind: "validatingwebhookconfiguration",
+      patch: [
+        { op: "replace", path: "/webhooks/0/admissionReviewVersions", value: ["v1", "v1beta1"] },
+      ],
+    },
+    {
+      field: "reinvocationPolicy",
+      kind: "mutatingwebhookconfiguration",
+      patch: [{ op: "replace", path: "/webhooks/0/reinvocationPolicy", value: "Never" }],
+    },
+  ];
+
+  it("every frozen field has a row below (a field added to the policy gets tried too)", () => {
+    expect(rows.map((r) => r.field).sort()).toEqual([...FROZEN_WEBHOOK_FIELDS].sort());
+  });
+
+  it.each(rows)(
+    "cannot change $field ($kind), not even along with the caBundle",
+    async ({ kind, patch }) => {
+      const bundle = await ca("attacker CA");
+      for (const body of [
+        patch,
+        [...patch, { op: "add", path: "/webhooks/0/clientConfig/caBundle", value: bundle }],
+      ]) {
+        const before = (await cp.kubectl(["get", kind, "ca-trust-webhook", "-o", "json"])).stdout;
+        const r = await asServiceAccount([
+          "patch",
+          kind,
+          "ca-trust-webhook",
+          "--type=json",
+          "-p",
+          JSON.stringify(body),
+        ]);
+        expect(denied(r), r.stderr).toBe(true);
+        expect(byPolicy(r), r.stderr).toBe(true);
+        expect(r.stderr).toContain("may change only clientConfig.caBundle");
+        const after = (await cp.kubectl(["get", kind, "ca-trust-webhook", "-o", "json"])).stdout;
+        expect(JSON.parse(after).metadata.resourceVersion).toBe(
+          JSON.parse(before).metadata.resourceVersion,
+        );
+      }
+    },
+  );
+
+  it.each([
+    {
+      what: "add a webhook",
+      kind: "validatingwebhookconfiguration",
+      patch: (webhooks: Record<string, unknown>[]) => [
+        {
+          op: "add",
+          path: "/webhooks/-",
+          value: { ...webhooks[0], name: "everything.attacker.example" },
+        },
+      ],
+    },
+    {
+      what: "remove a webhook",
+      kind: "mutatingwebhookconfiguration",
+      patch: () => [{ op: "remove", path: "/webhooks/1" }],
+    },
+    {
+      what: "reorder the webhooks",
+      kind: "mutatingwebhookconfiguration",
+      patch: (webhooks: Record<string, unknown>[]) => [
+        { op: "replace", path: "/webhooks", value: [webhooks[1], webhooks[0]] },
+      ],
+    },
+    {
+      what: "rename a webhook",
+      kind: "validatingwebhookconfiguration",
+      patch: () => [{ op: "replace", path: "/webhooks/0/name", value: "renamed.ca-trust.dev" }],
+    },
+    {
+      what: "add an annotation (e.g. cert-manager's CA injection)",
+      kind: "validatingwebhookconfiguration",
+      patch: () => [
+        {
+          op: "add",
+          path: "/metadata/annotations",
+          value: { "cert-manager.io/inject-ca-from-secret": "ca-trust-system/attacker" },
+        },
+      ],
+    },
+    {
+      what: "change a label",
+      kind: "mutatingwebhookconfiguration",
+      patch: () => [{ op: "add", path: "/metadata/labels/team", value: "attacker" }],
+    },
+  ])("cannot $what", async ({ kind, patch }) => {
+    const current = JSON.parse(
+      (await cp.kubectl(["get", kind, "ca-trust-webhook", "-o", "json"])).stdout,
+    );
+    const r = await asServiceAccount([
+      "patch",
+      kind,
+      "ca-trust-webhook",
+      "--type=json",
+      "-p",
+      JSON.stringify(patch(current.webhooks)),
+    ]);
+    expect(denied(r), r.stderr).toBe(true);
+    expect(byPolicy(r), r.stderr).toBe(true);
+  });
+
+  it.each([
+    {
+      what: "create a webhook configuration",
+      args: ["create", "-f", "-"],
+      input: toYaml({
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "MutatingWebhookConfiguration",
+        metadata: { name: "attacker" },
+        webhooks: [],
+      }),
+    },
+    {
+      what: "delete its webhook configuration",
+      args: ["delete", "mutatingwebhookconfiguration", "ca-trust-webhook"],
+    },
+    {
+      what: "change the policy that limits it",
+      args: ["label", "validatingadmissionpolicy", POLICY_NAME, "x=y"],
+    },
+  ])("cannot $what (RBAC)", async ({ args, input }) => {
+    const r = await asServiceAccount(args, input);
+    expect(denied(r), r.stderr).toBe(true);
+  });
+
+  it("creates its certificate Secret (Opaque) and updates it, but cannot delete it", async () => {
+    const created = await asServiceAccount(
+      ["create", "-f", "-"],
+      toYaml(secretOf(SECRET, "Opaque")),
+    );
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+    const updated = await asServiceAccount([
+      "patch",
+      "secret",
+      SECRET,
+      "-n",
+      NAMESPACE,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ data: { "tls.crt": Buffer.from("renewed").toString("base64") } }),
+    ]);
+    expect(updated.stderr).toBe("");
+    expect(updated.code).toBe(0);
+    const deleted = await asServiceAccount(["delete", "secret", SECRET, "-n", NAMESPACE]);
+    expect(denied(deleted), deleted.stderr).toBe(true);
+    await cp.kubectl(["delete", "secret", SECRET, "-n", NAMESPACE]);
+  });
+
+  it.each([
+    {
+      what: "a service-account-token Secret (a token that never expires)",
+      secret: () => ({
+        ...secretOf("ca-trust-webhook-token", "kubernetes.io/service-account-token"),
+        metadata: {
+          name: "ca-trust-webhook-token",
+          namespace: NAMESPACE,
+          annotations: { "kubernetes.io/service-account.name": "ca-trust-webhook" },
+        },
+      }),
+      policy: true,
+    },
+    {
+      what: "a service-account-token Secret under the certificate Secret's name",
+      secret: () => ({
+        ...secretOf(SECRET, "kubernetes.io/service-account-token"),
+        metadata: {
+          name: SECRET,
+          namespace: NAMESPACE,
+          annotations: { "kubernetes.io/service-account.name": "ca-trust-webhook" },
+        },
+      }),
+      policy: true,
+    },
+    {
+      what: "the certificate Secret with another type (kubernetes.io/tls)",
+      secret: () => secretOf(SECRET, "kubernetes.io/tls"),
+      policy: true,
+    },
+    {
+      what: "an Opaque Secret of another name",
+      secret: () => secretOf("other", "Opaque"),
+      policy: true,
+    },
+    {
+      what: "a Secret named by generateName",
+      secret: () => ({
+        ...secretOf("x", "Opaque"),
+        metadata: { generateName: "ca-trust-webhook-", namespace: NAMESPACE },
+      }),
+      policy: true,
+    },
+    {
+      what: "its Secret in another namespace",
+      secret: () => ({
+        ...secretOf(SECRET, "Opaque"),
+        metadata: { name: SECRET, namespace: "default" },
+      }),
+      policy: false,
+    },
+  ])("cannot create $what", async ({ secret, policy }) => {
+    const r = await asServiceAccount(["create", "-f", "-"], toYaml(secret()));
+    expect(denied(r), r.stderr).toBe(true);
+    if (policy) expect(byPolicy(r), r.stderr).toBe(true);
+    const listed = await cp.kubectl(["get", "secrets", "-n", NAMESPACE, "-o", "name"]);
+    expect(listed.stdout).not.toMatch(/ca-trust-webhook-(token|certs)|secret\/other/);
+  });
+});
+
+function secretOf(name: string, type: string): Manifest {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: NAMESPACE },
+    type,
+    data:
+      type === "kubernetes.io/tls"
+        ? {
+            "tls.crt": Buffer.from("x").toString("base64"),
+            "tls.key": Buffer.from("y").toString("base64"),
+          }
+        : { "ca.crt": Buffer.from("x").toString("base64") },
+  };
+}
+
 /** Rules for CRDs of a user's own, in the config file's format (one of each shape). */
 const USER_RULES = [
   {
@@ -959,6 +1350,42 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
     const applied = await serverDryRun(toYaml(...rendered));
     expect(applied.stderr).toBe("");
     expect(applied.code).toBe(0);
+  });
+
+  it("self-managed mode renders the policy `ca-trust-webhook manifests --only self-managed` prints for its names; the other modes none", async () => {
+    const rendered = await helmTemplate({
+      certificate: { mode: "self-managed", selfManaged: { secretName: "corp-webhook-certs" } },
+    });
+    const expected = renderManifests(
+      { rules: [], allowedSecretNamespaces: [] },
+      { only: "self-managed", namespace: NAMESPACE, certificateSecret: "corp-webhook-certs" },
+    );
+    const policies = rendered.filter(
+      (o) => (o.metadata as { name: string }).name === SELF_MANAGED_POLICY_NAME,
+    );
+    expect(policies.map((o) => o.kind)).toEqual([
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
+    ]);
+    for (const kind of ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]) {
+      expect(find(policies, kind).spec, kind).toEqual(find(expected, kind).spec);
+    }
+    // The RBAC grants the name the policy allows.
+    const role = rendered.find(
+      (o) => o.kind === "Role" && (o.metadata as { name: string }).name.endsWith("-certificates"),
+    ) as unknown as { rules: { resourceNames?: string[] }[] };
+    expect(role.rules.flatMap((r) => r.resourceNames ?? [])).toEqual(["corp-webhook-certs"]);
+    for (const mode of ["cert-manager", "secret"]) {
+      const other = await helmTemplate({
+        certificate: {
+          mode,
+          ...(mode === "secret" ? { secret: { name: "my-tls", caBundle: caPem } } : {}),
+        },
+      });
+      expect(
+        other.filter((o) => (o.metadata as { name: string }).name === SELF_MANAGED_POLICY_NAME),
+      ).toEqual([]);
+    }
   });
 
   it("renders a config file the server loads, with the chart's injection settings", async () => {
@@ -1102,7 +1529,7 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
 });
 
 describe("image layout (SLOW: two npm ci runs, about 1.5 minutes)", () => {
-  it("scripts/image-layout.sh assembles the Dockerfile's runtime file set and starts it as uid 65532", async () => {
+  it("scripts/image-layout.sh assembles the Dockerfile's runtime file set on Node.js 24 and starts it as uid 65532", async () => {
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
       (resolve, reject) => {
         const child = spawn("bash", [join(REPO_ROOT, "scripts", "image-layout.sh")], {
@@ -1123,7 +1550,11 @@ describe("image layout (SLOW: two npm ci runs, about 1.5 minutes)", () => {
       },
     );
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
-    expect(result.stdout).toMatch(/^image layout OK: .* started as uid 65532$/m);
+    // The Dockerfile's images carry Node.js 24; the file set is built and started on it.
+    expect(result.stdout).toMatch(
+      /^image layout OK: .* started as uid 65532 on Node\.js v24\.\d+\.\d+$/m,
+    );
+    expect(result.stderr).toMatch(/build stage runs on Node\.js v24\./);
     expect(result.stderr).toContain("GET /healthz: 200");
     expect(result.stderr).toContain("SIGTERM: exit 0");
   }, 400_000);

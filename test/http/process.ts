@@ -17,15 +17,20 @@ export interface RunningCli {
   exited: Promise<number | null>;
 }
 
-/** Writes a fresh serving pair for 127.0.0.1 into a temp dir; returns the file paths. */
-export async function certificateFiles(): Promise<{
+/** Where `serve` finds its pair, and the CA a client verifies it with. */
+export interface CertificateFiles {
   certFile: string;
   keyFile: string;
   ca: string;
   dir: string;
-}> {
+}
+
+/** Writes a serving pair for 127.0.0.1 (a fresh one by default) into a temp dir. */
+export async function certificateFiles(
+  pair?: Awaited<ReturnType<typeof servingPair>>,
+): Promise<CertificateFiles> {
   const dir = mkdtempSync(join(tmpdir(), "ctw-cli-"));
-  const { ca, leaf } = await servingPair();
+  const { ca, leaf } = pair ?? (await servingPair());
   const certFile = join(dir, "tls.crt");
   const keyFile = join(dir, "tls.key");
   writeFileSync(certFile, leaf.certificatePem);
@@ -33,12 +38,16 @@ export async function certificateFiles(): Promise<{
   return { certFile, keyFile, ca: ca.certificatePem, dir };
 }
 
-/** Starts `ca-trust-webhook serve` on random loopback ports and waits for its "serving" line. */
+/**
+ * Starts `ca-trust-webhook serve` on random loopback ports (with `files`, or a fresh pair) and
+ * waits for its "serving" line.
+ */
 export async function startCli(
   extraArgs: string[] = [],
   env: NodeJS.ProcessEnv = {},
+  files?: CertificateFiles,
 ): Promise<RunningCli> {
-  const files = await certificateFiles();
+  files ??= await certificateFiles();
   const child = spawn(
     process.execPath,
     [

@@ -103,6 +103,7 @@ describe("the checked-in deploy/ copies", () => {
   it.each([
     { file: "deploy/base/webhooks.yaml", only: "webhooks" as const },
     { file: "deploy/base/admission-policy.yaml", only: "vap" as const },
+    { file: "deploy/overlays/self-managed/admission-policy.yaml", only: "self-managed" as const },
   ])("$file is exactly `ca-trust-webhook manifests --only $only`", ({ file, only }) => {
     // On failure: npm run build && node dist/src/main.js manifests --only <only> > <file>
     expect(readFileSync(join(ROOT, file), "utf8")).toBe(renderManifestsYaml(NO_CONFIG, { only }));
@@ -398,6 +399,19 @@ describe("`ca-trust-webhook manifests` (CLI)", () => {
     { name: "no options: all four objects", args: [], code: 0, kinds: 4 },
     { name: "--only webhooks", args: ["--only", "webhooks"], code: 0, kinds: 2 },
     { name: "--only vap", args: ["--only", "vap"], code: 0, kinds: 2 },
+    { name: "--only self-managed", args: ["--only", "self-managed"], code: 0, kinds: 2 },
+    {
+      name: "--service-account not a name",
+      args: ["--only", "self-managed", "--service-account", "a/b"],
+      code: 2,
+      kinds: 0,
+    },
+    {
+      name: "--certificate-secret not a name",
+      args: ["--only", "self-managed", "--certificate-secret", "Certs!"],
+      code: 2,
+      kinds: 0,
+    },
     { name: "--help", args: ["--help"], code: 0, kinds: 0 },
     { name: "an unknown flag", args: ["--bogus"], code: 2, kinds: 0 },
     { name: "--only other", args: ["--only", "crds"], code: 2, kinds: 0 },
@@ -423,6 +437,41 @@ describe("`ca-trust-webhook manifests` (CLI)", () => {
     expect(result.code).toBe(code);
     expect(result.stderr === "").toBe(code === 0);
     if (count > 0) expect(kinds(result.stdout)).toHaveLength(count);
+  });
+
+  it("--only self-managed names the ServiceAccount, Secret and configurations it is given, and only them", () => {
+    const result = manifestsCommand(
+      [
+        "--only",
+        "self-managed",
+        "--namespace",
+        "trust",
+        "--service-account",
+        "webhook-sa",
+        "--certificate-secret",
+        "webhook-certs",
+        "--webhook-configuration",
+        "trust-webhook",
+      ],
+      {},
+    );
+    expect(result.code).toBe(0);
+    const [policy, binding] = parseAllDocuments(result.stdout).map((d) => d.toJS() as Manifest);
+    const spec = policy?.spec as {
+      matchConditions: { expression: string }[];
+      validations: { expression: string }[];
+    };
+    expect(spec.matchConditions[0]?.expression).toBe(
+      "request.userInfo.username == 'system:serviceaccount:trust:webhook-sa'",
+    );
+    expect(spec.validations[1]?.expression).toContain(
+      "request.namespace == 'trust' && object.metadata.name == 'webhook-certs' : object.metadata.name == 'trust-webhook'",
+    );
+    expect(result.stdout).not.toContain("ca-trust-system");
+    expect(binding?.spec).toEqual({
+      policyName: "ca-trust-webhook-self-managed",
+      validationActions: ["Deny"],
+    });
   });
 
   it("a --ca-bundle-file without a certificate is a usage error", () => {

@@ -1,14 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { silentLogger } from "../../../src/observability/logger.js";
+import { createLogger } from "../../../src/observability/logger.js";
 import { createMetrics, type Metrics } from "../../../src/observability/metrics.js";
-import { issueCa, serviceNames } from "../../../src/tls/authority.js";
+import { issueCertificate } from "../../../src/pki/issue.js";
+import { issueCa, issueServing, serviceNames } from "../../../src/tls/authority.js";
 import { SelfManagedCertificates } from "../../../src/tls/bootstrap.js";
 import {
   bundleFingerprints,
   type CertificateSet,
   caBundleOf,
+  type Expectations,
   isIssuedBy,
+  type KeyedCertificate,
+  keyedCertificate,
   readCertificateSet,
   SECRET_ANNOTATIONS,
 } from "../../../src/tls/certificate-set.js";
@@ -33,6 +37,17 @@ const TIMING = {
   retireDelayMs: 6_000,
 };
 const SYNC_MS = 1_000;
+const NAMES = serviceNames("ca-trust-webhook", NAMESPACE, [], ["127.0.0.1"]);
+
+/** What a replica with these settings adopts (readCertificateSet), at the cluster's time. */
+function expectations(now: Date): Expectations {
+  return {
+    now,
+    caLifetimeMs: TIMING.caLifetimeMs,
+    servingLifetimeMs: TIMING.servingLifetimeMs,
+    names: NAMES,
+  };
+}
 
 /** One simulated cluster: the Secret, both configurations (2 + 1 webhooks, empty caBundle). */
 class Cluster {
@@ -48,6 +63,9 @@ class Cluster {
   /** Each replica's metrics registry. */
   readonly metrics = new Map<SelfManagedCertificates, Metrics>();
 
+  /** Every log line of every replica (JSON), for the tests that read the security log. */
+  readonly logLines: string[] = [];
+
   async replica(
     serviceName = "ca-trust-webhook",
     syncTimeoutMs?: number,
@@ -61,7 +79,7 @@ class Cluster {
       syncIntervalMs: SYNC_MS,
       ...(syncTimeoutMs === undefined ? {} : { syncTimeoutMs }),
       minVersion: "TLSv1.2",
-      logger: silentLogger(),
+      logger: createLogger("info", { write: (line: string) => this.logLines.push(line) }),
       metrics,
       secretName: `${NAMESPACE}/ca-trust-webhook-certs`,
       clock: this.clock.now,
@@ -86,7 +104,7 @@ class Cluster {
   async set(): Promise<CertificateSet> {
     const stored = await this.secrets.get();
     if (stored === undefined) throw new Error("no Secret");
-    const read = readCertificateSet(stored);
+    const read = readCertificateSet(stored, expectations(this.clock.now()));
     if (!read.ok) throw new Error(read.problem);
     return read.set;
   }
@@ -260,23 +278,27 @@ const scenarios: [string, (c: Cluster) => Promise<Facts>, Facts][] = [
     },
   ],
   [
-    "a renamed Service reissues the serving certificate for old and new names, same CA",
+    "a renamed Service reissues the serving certificate for exactly its names, same CA",
     async (c) => {
       const old = await c.replica("ca-trust-webhook");
       const renamed = await c.replica("trust-webhook");
       await old.sync();
       const before = await c.set();
       const outcome = await renamed.sync();
-      const again = await old.sync(); // the old replica finds its names: no reissue back
-      const after = await c.set();
+      const stored = await c.secrets.get();
+      const leaf = stored === undefined ? "" : (stored.data["tls.crt"] ?? "");
       return {
-        steps: [...outcome.steps, ...again.steps],
+        steps: outcome.steps,
         bundleWrites: outcome.bundleWrites,
         secretWrites: c.secretWrites(),
         ready: renamed.health().ok,
-        sameCa: before.current.fingerprint === after.current.fingerprint,
-        sameServing: before.leaf?.fingerprint === after.leaf?.fingerprint,
-        extra: after.leaf?.dnsNames.filter((n) => n.endsWith(".svc")),
+        sameServing: renamed.certificate().cert === before.leaf?.pem,
+        // The old names are gone: a certificate names nothing but what one replica asked for.
+        extra: {
+          served: renamed.certificate().cert === leaf,
+          oldNames: leaf !== "" && leaf === before.leaf?.pem,
+          sameCa: servedBy(old) === servedBy(renamed),
+        },
       };
     },
     {
@@ -284,9 +306,8 @@ const scenarios: [string, (c: Cluster) => Promise<Facts>, Facts][] = [
       bundleWrites: [],
       secretWrites: ["create:ok", "update:ok"],
       ready: true,
-      sameCa: true,
       sameServing: false,
-      extra: ["trust-webhook.ca-trust.svc", "ca-trust-webhook.ca-trust.svc"],
+      extra: { served: true, oldNames: false, sameCa: true },
     },
   ],
   [
@@ -488,7 +509,8 @@ describe("rotation with two replicas", () => {
     c.secrets.observer = (what) => {
       check(what);
       const stored = c.secrets.peek();
-      const read = stored === undefined ? undefined : readCertificateSet(stored);
+      const read =
+        stored === undefined ? undefined : readCertificateSet(stored, expectations(c.clock.now()));
       if (!what.startsWith("after") || read?.ok !== true) return;
       const phase = phaseOf(read.set);
       const atMs = c.clock.now().getTime() - START.getTime();
@@ -626,5 +648,187 @@ describe("rotation with two replicas", () => {
       c.clock.now().toISOString(),
     );
     expect(c.webhooks.allBundles().every((b) => b === caBundleOf(set))).toBe(true);
+  });
+});
+
+/**
+ * A Secret this server did not write (issue 13: whoever may write Secrets in our namespace
+ * planted a CA of theirs, valid until 2126, and a serving certificate with an extra name). It
+ * is replaced, conflict-safe, before anything of it is served or written into a caBundle.
+ */
+describe("a planted certificate Secret", () => {
+  interface Planted {
+    ca: KeyedCertificate;
+    leaf: KeyedCertificate;
+    data: Record<string, string>;
+  }
+  async function planted(): Promise<Planted> {
+    const issuedCa = await issueCertificate({
+      commonName: "attacker CA",
+      isCA: true,
+      notBefore: new Date(START.getTime() - 3_600_000),
+      notAfter: new Date("2126-01-01T00:00:00Z"),
+    });
+    const issuedLeaf = await issueCertificate({
+      commonName: "ca-trust-webhook",
+      usage: "server",
+      dnsNames: [...NAMES.dnsNames, "webhook.attacker.example"],
+      ipAddresses: ["127.0.0.1"],
+      notBefore: new Date(START.getTime() - 3_600_000),
+      notAfter: new Date(START.getTime() + 3_600_000),
+      issuer: issuedCa,
+    });
+    const ca = keyedCertificate(issuedCa.certificatePem, issuedCa.privateKeyPem);
+    const leaf = keyedCertificate(issuedLeaf.certificatePem, issuedLeaf.privateKeyPem);
+    return {
+      ca,
+      leaf,
+      data: { "ca.crt": ca.pem, "ca.key": ca.keyPem, "tls.crt": leaf.pem, "tls.key": leaf.keyPem },
+    };
+  }
+
+  /** Records, at every write of either store, whether a caBundle held the planted CA. */
+  function watchBundles(c: Cluster, ca: KeyedCertificate): string[] {
+    const seen: string[] = [];
+    const check = (what: string) => {
+      if (c.webhooks.allBundles().some((b) => bundleFingerprints(b).has(ca.fingerprint))) {
+        seen.push(what);
+      }
+    };
+    c.webhooks.observer = check;
+    c.secrets.observer = check;
+    return seen;
+  }
+
+  function securityLines(c: Cluster): Record<string, unknown>[] {
+    return c.logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.event === "secret-refused");
+  }
+
+  it("found at start-up: replaced by a new set (one conditional update), never served, never in a caBundle, logged and counted", async () => {
+    const c = new Cluster();
+    const p = await planted();
+    c.secrets.tamper(p.data);
+    const inBundle = watchBundles(c, p.ca);
+    const a = await c.replica();
+    const outcome = await a.sync();
+    const set = await c.set();
+    expect(outcome.steps).toEqual(["recreate"]);
+    expect(c.secretWrites()).toEqual(["update:ok"]);
+    expect(set.current.fingerprint).not.toBe(p.ca.fingerprint);
+    expect(a.certificate().cert).toBe(set.leaf?.pem);
+    expect(a.certificate().cert).not.toBe(p.leaf.pem);
+    expect(a.servedCaFingerprint()).toBe(set.current.fingerprint);
+    expect(inBundle).toEqual([]);
+    expect(c.webhooks.allBundles().every((b) => b === caBundleOf(set))).toBe(true);
+    expect(a.health().ok).toBe(true);
+    expect(
+      await c.metric(a, "ca_trust_webhook_certificate_secret_refused_total", { key: "ca.crt" }),
+    ).toBe(1);
+    const lines = securityLines(c);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "warn", security: true });
+    expect(String((lines[0]?.refused as string[] | undefined)?.[0])).toMatch(
+      /^ca\.crt: valid for \d+(\.\d)?d \(.*2126-01-01.*\), longer than the configured CA lifetime of 60s$/,
+    );
+    expect(c.logLines.join("")).not.toContain("PRIVATE KEY");
+    // The next syncs find a consistent Secret: nothing more is reported or written.
+    await a.sync();
+    expect(securityLines(c)).toHaveLength(1);
+    expect(c.secretWrites()).toEqual(["update:ok"]);
+  });
+
+  it("written over ours while running: replaced at the next sync, the good certificate served meanwhile", async () => {
+    const c = new Cluster();
+    const a = await c.replica();
+    await a.sync();
+    const ours = a.certificate().cert;
+    const p = await planted();
+    const inBundle = watchBundles(c, p.ca);
+    c.secrets.tamper(p.data);
+    expect(a.certificate().cert).toBe(ours);
+    c.clock.advance(SYNC_MS);
+    const outcome = await a.sync();
+    expect(outcome.steps).toEqual(["recreate"]);
+    expect(a.certificate().cert).not.toBe(p.leaf.pem);
+    expect(inBundle).toEqual([]);
+    expect(securityLines(c)).toHaveLength(1);
+  });
+
+  it("a serving certificate with an extra name signed by our own CA: reissued, same CA, never served", async () => {
+    const c = new Cluster();
+    const a = await c.replica();
+    await a.sync();
+    const before = await c.set();
+    const extra = await issueServing(
+      before.current,
+      { dnsNames: [...NAMES.dnsNames, "webhook.attacker.example"], ipAddresses: ["127.0.0.1"] },
+      c.clock.now(),
+      TIMING.servingLifetimeMs,
+    );
+    const stored = await c.secrets.get();
+    c.secrets.tamper({ ...stored?.data, "tls.crt": extra.pem, "tls.key": extra.keyPem });
+    const outcome = await a.sync();
+    const after = await c.set();
+    expect(outcome.steps).toEqual(["reissue-serving"]);
+    expect(after.current.fingerprint).toBe(before.current.fingerprint);
+    expect(after.leaf?.dnsNames).toEqual(NAMES.dnsNames);
+    expect(a.certificate().cert).toBe(after.leaf?.pem);
+    expect(
+      await c.metric(a, "ca_trust_webhook_certificate_secret_refused_total", { key: "tls.crt" }),
+    ).toBe(1);
+  });
+
+  it("a planted next CA is dropped from the Secret (repair) and never reaches a caBundle", async () => {
+    const c = new Cluster();
+    const a = await c.replica();
+    await a.sync();
+    const p = await planted();
+    const inBundle = watchBundles(c, p.ca);
+    const stored = await c.secrets.get();
+    c.secrets.tamper({ ...stored?.data, "ca-next.crt": p.ca.pem, "ca-next.key": p.ca.keyPem });
+    const outcome = await a.sync();
+    expect(outcome.steps).toEqual(["repair"]);
+    expect(Object.keys((await c.secrets.get())?.data ?? {}).sort()).toEqual([
+      "ca.crt",
+      "ca.key",
+      "tls.crt",
+      "tls.key",
+    ]);
+    expect(inBundle).toEqual([]);
+    expect(phaseOf(await c.set())).toBe("stable");
+  });
+
+  it("a Secret of another type (a service-account token) cannot be repaired: nothing of it is used, not ready, the reason is given", async () => {
+    const c = new Cluster();
+    const p = await planted();
+    c.secrets.tamper(p.data, "kubernetes.io/service-account-token");
+    const inBundle = watchBundles(c, p.ca);
+    const a = await c.replica();
+    const outcome = await a.sync();
+    expect(outcome.ok).toBe(false);
+    expect(outcome.error).toBe(
+      'certificate Secret ca-trust/ca-trust-webhook-certs has type "kubernetes.io/service-account-token" is not Opaque and cannot be repaired; delete it and it is recreated',
+    );
+    expect(c.secretWrites()).toEqual([]);
+    expect(inBundle).toEqual([]);
+    expect(a.certificate().cert).not.toBe(p.leaf.pem);
+    expect(a.health().ok).toBe(false);
+    expect(
+      await c.metric(a, "ca_trust_webhook_certificate_secret_refused_total", { key: "type" }),
+    ).toBe(1);
+  });
+
+  it("a Secret of type kubernetes.io/tls (made by an earlier version) is adopted", async () => {
+    const c = new Cluster();
+    const first = await c.replica();
+    await first.sync();
+    const stored = await c.secrets.get();
+    c.secrets.tamper({ ...stored?.data }, "kubernetes.io/tls");
+    const a = await c.replica();
+    const outcome = await a.sync();
+    expect(outcome).toMatchObject({ ok: true, steps: [] });
+    expect(securityLines(c)).toEqual([]);
   });
 });

@@ -81,10 +81,14 @@ export class MemorySecretStore implements SecretStore {
     return this.object === undefined ? undefined : clone(this.object);
   }
 
-  /** Someone else's edit (kubectl): replaces the data, bumps the version. */
-  tamper(data: Record<string, string>): void {
+  /**
+   * Someone else's edit (kubectl, or an attacker who may write Secrets in our namespace):
+   * replaces the data (and, for a Secret that did not exist, sets its type), bumps the version.
+   */
+  tamper(data: Record<string, string>, type = this.object?.type ?? "Opaque"): void {
     this.object = {
       resourceVersion: this.revisions.next(),
+      type,
       data,
       annotations: this.object?.annotations ?? {},
     };
@@ -94,6 +98,7 @@ export class MemorySecretStore implements SecretStore {
     this.observer(`before secret ${op}`);
     this.object = {
       resourceVersion: this.revisions.next(),
+      type: this.object?.type ?? "Opaque",
       data: { ...content.data },
       annotations: { ...content.annotations },
     };
@@ -169,6 +174,7 @@ function key(ref: WebhookConfigurationRef): string {
 function clone(secret: StoredSecret): StoredSecret {
   return {
     resourceVersion: secret.resourceVersion,
+    type: secret.type,
     data: { ...secret.data },
     annotations: { ...secret.annotations },
   };

@@ -57,7 +57,7 @@ beforeAll(async () => {
   };
 });
 
-const ok = (set: CertificateSet): CertificateSetRead => ({ ok: true, set, dropped: [] });
+const ok = (set: CertificateSet): CertificateSetRead => ({ ok: true, set, refused: [] });
 const everywhere = (...cas: KeyedCertificate[]) => new Set(cas.map((c) => c.fingerprint));
 
 interface Case {
@@ -77,7 +77,11 @@ describe("planRotation", () => {
     [
       "recreates the set when the CA is unusable",
       {
-        state: () => ({ ok: false, problem: "ca.crt: does not parse" }),
+        state: () => ({
+          ok: false,
+          problem: "ca.crt: does not parse",
+          refused: [{ key: "ca.crt", problem: "ca.crt: does not parse" }],
+        }),
         now: START,
         published: () => undefined,
         expected: "recreate",
@@ -231,21 +235,28 @@ describe("planRotation", () => {
     expect(step.action).toBe(c.expected);
   });
 
-  it("reissues with the old and the new names, so old and new replicas agree", () => {
+  it("reissues a certificate that lacks configured names for exactly the configured names", async () => {
+    const set = ok({ current: f.ca, leaf: f.servingOtherNames });
+    const step = planRotation(set, START, everywhere(f.ca), SETTINGS);
+    expect(step).toEqual({ action: "reissue-serving", reason: "names changed" });
+    const reissued = await applyRotationStep(set.ok ? set.set : undefined, step, at(1), SETTINGS);
+    expect(reissued.leaf?.dnsNames).toEqual(NAMES.dnsNames);
+  });
+
+  it("rewrites the Secret without the entries it refused when nothing else is due", async () => {
+    const set: CertificateSet = { current: f.ca, leaf: f.serving };
     const step = planRotation(
-      ok({ current: f.ca, leaf: f.servingOtherNames }),
-      START,
+      {
+        ok: true,
+        set,
+        refused: [{ key: "ca-next.crt", problem: "ca-next.crt: not a CA" }],
+      },
+      at(1),
       everywhere(f.ca),
       SETTINGS,
     );
-    expect(step).toEqual({
-      action: "reissue-serving",
-      reason: "names changed",
-      names: {
-        dnsNames: [...NAMES.dnsNames, ...RENAMED.dnsNames],
-        ipAddresses: ["127.0.0.1"],
-      },
-    });
+    expect(step).toEqual({ action: "repair", reason: "ca-next.crt" });
+    expect(await applyRotationStep(set, step, at(1), SETTINGS)).toBe(set);
   });
 });
 
