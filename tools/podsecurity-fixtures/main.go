@@ -130,9 +130,11 @@ func run(path string) error {
 			expect = "pass"
 		}
 		from := fmt.Sprintf("%s %s/%s", lv, expect, f.Name)
-		if crossed, err := cross(pod, minor, from, seen, evaluateBoth); err != nil {
+		crossed, err := cross(pod, minor, from, seen, evaluateBoth)
+		if err != nil {
 			return err
-		} else if crossed != nil {
+		}
+		if crossed != nil {
 			corpus.Crossed = append(corpus.Crossed, *crossed)
 		}
 		corpus.Fixtures = append(corpus.Fixtures, Fixture{
