@@ -17,7 +17,11 @@ export function parsePodSecurityVersion(text: string): PodSecurityVersion | unde
   return text === "latest" || VERSION.test(text) ? (text as PodSecurityVersion) : undefined;
 }
 
-/** The minor version whose checks run for `version`; throws on a malformed version. */
+/**
+ * The minor version whose checks run for `version`; throws on a malformed version. Clamped to
+ * the newest known (the same checks run), which also bounds the registry's cache by the number
+ * of known versions whatever versions are asked for.
+ */
 export function effectiveMinor(version: PodSecurityVersion): number {
   if (version === "latest") return NEWEST_MINOR;
   const match = VERSION.exec(version);
