@@ -16,6 +16,10 @@
  * Namespace and the Pod label `ca-trust.dev/inject` are honoured exactly as the webhook
  * honours them.
  *
+ * PodSecurity is evaluated by src/podsecurity at `--pod-security` (default `restricted`) and
+ * `--pod-security-version` (default `latest`, the newest policy version implemented, which is
+ * what a namespace without a version label gets from an apiserver of that version or newer).
+ *
  * Exit codes: 0 every result is admissible (and nothing was denied); 1 the webhook would deny a
  * Pod, or a result fails the PodSecurity level (`restricted` by default) — whether injection
  * made it fail or it failed already (said apart in the report; `--ignore-preexisting` exits 0
@@ -29,6 +33,17 @@ import type { AddOperation, Decision, KubeObject } from "../core/types.js";
 import { buildDecisions } from "../decisions.js";
 import { podOptIn } from "../inject/pod.js";
 import { INJECT_LABEL, INJECT_LABEL_VALUES } from "../inject/settings.js";
+import {
+  evaluate,
+  forbiddenMessage,
+  NEWEST_VERSION,
+  newViolations,
+  type PodSecurityLevel,
+  type PodSecurityPolicy,
+  type PodSecurityResult,
+  type PodSecurityVersion,
+  parsePodSecurityVersion,
+} from "../podsecurity/index.js";
 import { createRequest } from "./admission.js";
 import { inputView } from "./check.js";
 import { unifiedDiff } from "./diff.js";
@@ -43,13 +58,6 @@ import {
   runCommand,
 } from "./options.js";
 import { json, objectRef, plural, shortMessage } from "./output.js";
-import {
-  evaluatePodSecurity,
-  forbiddenMessage,
-  newViolations,
-  type PodSecurityLevel,
-  type PssResult,
-} from "./pss.js";
 import { LiveClusterView, layeredView } from "./view.js";
 import { podOf, podTemplateOf, templateOperations } from "./workloads.js";
 import { applyToDocument } from "./yaml-patch.js";
@@ -74,6 +82,7 @@ export const INJECT_HELP = [
   `  ${"--assume-opted-in[=true|false]".padEnd(34)} a namespace whose labels are unknown counts as opted in [default: true]`,
   `  ${"--ca-bundle FILE".padEnd(34)} PEM used as the CA ConfigMap where the input (and cluster) has none`,
   `  ${"--pod-security LEVEL".padEnd(34)} restricted or baseline [default: restricted]`,
+  `  ${"--pod-security-version VERSION".padEnd(34)} latest (= ${NEWEST_VERSION}) or v1.<minor>, as the label pod-security.kubernetes.io/enforce-version; set your apiserver's minor to check as it does [default: latest]`,
   `  ${"--ignore-preexisting".padEnd(34)} exit 0 for workloads that failed the level before injection too`,
   `  ${"--cluster".padEnd(34)} read Namespaces and CA ConfigMaps missing from the input from the cluster`,
   `  ${"--kubeconfig FILE".padEnd(34)} with --cluster: the kubeconfig [default: as kubectl]`,
@@ -90,6 +99,7 @@ const OPTIONS = {
   "assume-opted-in": { type: "switch" },
   "ca-bundle": { type: "string" },
   "pod-security": { type: "string" },
+  "pod-security-version": { type: "string" },
   "ignore-preexisting": { type: "boolean" },
   cluster: { type: "boolean" },
   kubeconfig: { type: "string" },
@@ -126,11 +136,12 @@ export interface InjectReport {
   readonly operations: readonly AddOperation[];
   readonly podSecurity: {
     readonly level: PodSecurityLevel;
+    readonly version: PodSecurityVersion;
     readonly verdict: PodSecurityVerdict;
-    readonly before: PssResult;
-    readonly after: PssResult;
+    readonly before: PodSecurityResult;
+    readonly after: PodSecurityResult;
     /** What failed only after injection. */
-    readonly introduced: PssResult["violations"];
+    readonly introduced: PodSecurityResult["violations"];
   };
 }
 
@@ -146,7 +157,10 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
   const output = outputArg(values.output, ["yaml", "json"] as const, "yaml");
   if (values.diff && output === "json")
     throw new UsageError("--diff and -o json exclude each other");
-  const level = outputLevel(values["pod-security"]);
+  const policy: PodSecurityPolicy = {
+    level: podSecurityLevel(values["pod-security"]),
+    version: podSecurityVersion(values["pod-security-version"]),
+  };
   const assumeOptedIn = values["assume-opted-in"] !== false;
   const config = decisionConfig(passthrough, io.env);
   const caBundle = readCaBundle(values["ca-bundle"] as string | undefined);
@@ -205,13 +219,13 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
     const decision = await decisions.mutate(request, { deadline: undefined });
     const podOps = decision.kind === "patch" ? decision.operations : [];
     const objectOps = templateOperations(podOps, template, []);
-    const before = evaluatePodSecurity(level, template.metadata, template.spec);
+    const before = evaluate(template, policy);
     let after = before;
     if (objectOps.length > 0) {
       const patched = applyPatch(deepClone(manifest.object), objectOps, true, false)
         .newDocument as KubeObject;
       const result = podTemplateOf(patched);
-      after = evaluatePodSecurity(level, result?.metadata, result?.spec);
+      after = evaluate(result ?? {}, policy);
       const opsOfSource = documentOps.get(manifest.source) ?? new Map<number, AddOperation[]>();
       documentOps.set(manifest.source, opsOfSource);
       const forDocument = opsOfSource.get(manifest.document) ?? [];
@@ -242,7 +256,7 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
             : "",
       warnings: [...decision.warnings],
       operations: templateOperations(podOps, template, manifest.path),
-      podSecurity: { level, verdict, before, after, introduced },
+      podSecurity: { ...policy, verdict, before, after, introduced },
     });
   }
 
@@ -264,12 +278,23 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
   return failing ? 1 : 0;
 }
 
-function outputLevel(value: string | boolean | string[] | undefined): PodSecurityLevel {
+function podSecurityLevel(value: string | boolean | string[] | undefined): PodSecurityLevel {
   if (value === undefined || value === "restricted") return "restricted";
   if (value === "baseline") return "baseline";
   throw new UsageError(
     `--pod-security: expected restricted or baseline, got ${JSON.stringify(value)}`,
   );
+}
+
+function podSecurityVersion(value: string | boolean | string[] | undefined): PodSecurityVersion {
+  if (value === undefined) return "latest";
+  const version = typeof value === "string" ? parsePodSecurityVersion(value) : undefined;
+  if (version === undefined) {
+    throw new UsageError(
+      `--pod-security-version: expected latest or v1.<minor> (e.g. v1.33), got ${JSON.stringify(value)}`,
+    );
+  }
+  return version;
 }
 
 function readCaBundle(path: string | undefined): string | undefined {
@@ -373,12 +398,13 @@ function reportText(reports: readonly InjectReport[], others: number): string {
     const ref = objectRef(r.kind, r.namespace, r.name);
     const injection = describeInjection(r);
     const pss = r.podSecurity;
+    const policy = `PodSecurity "${pss.level}:${pss.version}"`;
     const verdict =
       pss.verdict === "passes"
-        ? `passes PodSecurity "${pss.level}"`
+        ? `passes ${policy}`
         : pss.verdict === "fails-already"
-          ? `fails PodSecurity "${pss.level}", as it did before injection`
-          : `fails PodSecurity "${pss.level}" because of the injection`;
+          ? `fails ${policy}, as it did before injection`
+          : `fails ${policy} because of the injection`;
     lines.push(`${ref}: ${injection}; ${verdict}`);
     if (pss.verdict === "fails-after-injection") {
       lines.push(`  introduced: ${forbiddenMessage({ ...pss.after, violations: pss.introduced })}`);

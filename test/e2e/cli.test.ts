@@ -35,9 +35,9 @@ import {
 } from "../../scripts/harness/webhook.js";
 import type { InjectReport } from "../../src/cli/inject.js";
 import type { ObjectVerdict } from "../../src/cli/output.js";
-import { forbiddenMessage } from "../../src/cli/pss.js";
 import type { ScanReport } from "../../src/cli/scan.js";
 import { issueCertificate } from "../../src/pki/issue.js";
+import { forbiddenMessage } from "../../src/podsecurity/index.js";
 import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();

@@ -5,9 +5,9 @@ import fastJsonPatch from "fast-json-patch";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { type InjectReport, runInject } from "../../../src/cli/inject.js";
-import { evaluatePodSecurity } from "../../../src/cli/pss.js";
 import { podTemplateOf } from "../../../src/cli/workloads.js";
 import type { KubeObject } from "../../../src/core/types.js";
+import { evaluate } from "../../../src/podsecurity/index.js";
 import { FakeCluster, run, tempFiles } from "./helpers.js";
 
 const { applyPatch, deepClone } = fastJsonPatch;
@@ -41,6 +41,7 @@ function deployment(
   name: string,
   podSecurity: Record<string, unknown> = {},
   labels = {},
+  spec: Record<string, unknown> = {},
 ): KubeObject {
   return {
     apiVersion: "apps/v1",
@@ -48,7 +49,10 @@ function deployment(
     metadata: { name, namespace: "app-team" },
     spec: {
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name, ...labels } }, spec: podSpec(podSecurity) },
+      template: {
+        metadata: { labels: { app: name, ...labels } },
+        spec: { ...podSpec(podSecurity), ...spec },
+      },
     },
   };
 }
@@ -113,7 +117,7 @@ describe("ca-trust-webhook inject", () => {
       expect(template?.metadata?.annotations).toMatchObject({
         "ca-trust.dev/injected": expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
       });
-      expect(evaluatePodSecurity("restricted", template?.metadata, template?.spec).allowed).toBe(
+      expect(evaluate(template ?? {}, { level: "restricted", version: "latest" }).allowed).toBe(
         true,
       );
     },
@@ -152,13 +156,32 @@ describe("ca-trust-webhook inject", () => {
     expect(report?.podSecurity.introduced).toEqual([]);
   });
 
+  it("reports the policy version it evaluated, in the JSON report and on stderr", async () => {
+    const stdin = `${CA_CONFIGMAP}---\n${yaml(deployment("root", { runAsUser: 0 }))}`;
+    const args = ["-f", "-", "--pod-security-version", "v1.33"];
+
+    const jsonOut = await run(runInject, [...args, "-o", "json"], { stdin });
+    const textOut = await run(runInject, args, { stdin });
+
+    const [report] = reports(jsonOut.stdout);
+    expect([report?.podSecurity.level, report?.podSecurity.version]).toEqual([
+      "restricted",
+      "v1.33",
+    ]);
+    expect(textOut.stderr).toContain(
+      'violates PodSecurity "restricted:v1.33": runAsUser=0 (pod must not set runAsUser=0)',
+    );
+  });
+
   it("names the failing check and container in the report on stderr", async () => {
     const stdin = `${CA_CONFIGMAP}---\n${yaml(deployment("root", { runAsUser: 0 }))}`;
 
     const result = await run(runInject, ["-f", "-"], { stdin });
 
     expect(result.stderr).toContain("Deployment app-team/root: CA injected");
-    expect(result.stderr).toContain('fails PodSecurity "restricted", as it did before injection');
+    expect(result.stderr).toContain(
+      'fails PodSecurity "restricted:latest", as it did before injection',
+    );
     expect(result.stderr).toContain("runAsUser=0 (pod must not set runAsUser=0)");
   });
 
@@ -176,6 +199,18 @@ describe("ca-trust-webhook inject", () => {
       0,
       ["--pod-security", "baseline"],
       deployment("root", { runAsUser: 0 }),
+    ],
+    [
+      "root in a user namespace, admissible from v1.35 on (latest)",
+      0,
+      [],
+      deployment("userns", { runAsUser: 0 }, {}, { hostUsers: false }),
+    ],
+    [
+      "root in a user namespace, checked as a v1.33 apiserver does",
+      1,
+      ["--pod-security-version", "v1.33"],
+      deployment("userns", { runAsUser: 0 }, {}, { hostUsers: false }),
     ],
   ] as const)("exits for %s with %i", async (_name, code, args, workload) => {
     const result = await run(runInject, ["-f", "-", ...args], {
@@ -353,6 +388,7 @@ describe("ca-trust-webhook inject", () => {
     ["no -f", []],
     ["--diff with -o json", ["-f", "-", "--diff", "-o", "json"]],
     ["an unknown PodSecurity level", ["-f", "-", "--pod-security", "privileged"]],
+    ["a malformed PodSecurity version", ["-f", "-", "--pod-security-version", "1.33"]],
     ["a bad --assume-opted-in value", ["-f", "-", "--assume-opted-in=maybe"]],
     ["a missing --ca-bundle file", ["-f", "-", "--ca-bundle", "/nonexistent/ca.pem"]],
     ["malformed YAML", ["-f", "-"]],

@@ -1,18 +1,26 @@
 /**
- * The Pod Security Standards evaluator, check by check, with a passing and a failing Pod each:
- * the cases follow pod-security-admission's own fixtures (test/fixtures_<check>.go: a minimal
- * valid Pod per level, tweaked one field at a time), so every check can fail alone.
+ * The Pod Security Standards evaluator at `latest`, check by check, with a passing and a failing
+ * Pod each and what each names at fault (`subjects`, which upstream's corpus in
+ * corpus.test.ts does not cover): the cases follow pod-security-admission's own fixtures (a
+ * minimal valid Pod per level, tweaked one field at a time), so every check can fail alone.
+ * Then the version boundaries upstream's corpus cannot see (its fixtures of one version
+ * exercise only the checks of that version), version parsing and the wording.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   CHECKS,
   type CheckId,
-  checksOf,
-  evaluatePodSecurity,
+  checksFor,
+  evaluate,
   forbiddenMessage,
+  NEWEST_MINOR,
+  NEWEST_VERSION,
   newViolations,
   type PodSecurityLevel,
-} from "../../../src/cli/pss.js";
+  type PodSecurityVersion,
+  parsePodSecurityVersion,
+} from "../../../src/podsecurity/index.js";
 
 type Json = Record<string, unknown>;
 interface Pod {
@@ -508,16 +516,23 @@ const FAILING: FailCase[] = [
   ],
 ];
 
-describe("evaluatePodSecurity", () => {
+const RESTRICTED_LATEST = { level: "restricted", version: "latest" } as const;
+
+/** Evaluates at `latest` unless told otherwise. */
+function evaluatePod(level: PodSecurityLevel, pod: Pod, version: PodSecurityVersion = "latest") {
+  return evaluate(pod, { level, version });
+}
+
+describe("evaluate at latest", () => {
   it.each(PASSING)("admits %s (%s)", (_name, level, pod) => {
-    const result = evaluatePodSecurity(level, pod.metadata, pod.spec);
+    const result = evaluatePod(level, pod);
 
     expect(result.violations).toEqual([]);
     expect(result.allowed).toBe(true);
   });
 
   it.each(FAILING)("refuses %s (%s) with check %s", (_name, level, pod, check, subjects) => {
-    const result = evaluatePodSecurity(level, pod.metadata, pod.spec);
+    const result = evaluatePod(level, pod);
 
     expect(result.allowed).toBe(false);
     expect(result.violations.map((v) => v.check)).toEqual([check]);
@@ -531,21 +546,22 @@ describe("evaluatePodSecurity", () => {
   });
 
   it("runs at restricted every baseline check except the four it replaces", () => {
-    const restricted = checksOf("restricted").map((c) => c.id);
+    const restricted = checksFor("restricted", NEWEST_MINOR).map((c) => c.id);
 
     expect(restricted).not.toContain("capabilities_baseline");
     expect(restricted).not.toContain("hostPathVolumes");
     expect(restricted).not.toContain("seccompProfile_baseline");
     expect(restricted).not.toContain("procMount");
     expect(restricted).toHaveLength(CHECKS.length - 4);
-    expect(checksOf("baseline").every((c) => c.level === "baseline")).toBe(true);
+    const baseline = checksFor("baseline", NEWEST_MINOR).map((c) => c.id);
+    expect(baseline).toEqual(CHECKS.filter((c) => c.level === "baseline").map((c) => c.id));
   });
 
   it("admits at baseline what only restricted forbids", () => {
     const pod = tweak(baselinePod, (p) => (p.spec.securityContext.runAsUser = 0));
 
-    expect(evaluatePodSecurity("baseline", pod.metadata, pod.spec).allowed).toBe(true);
-    expect(evaluatePodSecurity("restricted", pod.metadata, pod.spec).allowed).toBe(false);
+    expect(evaluatePod("baseline", pod).allowed).toBe(true);
+    expect(evaluatePod("restricted", pod).allowed).toBe(false);
   });
 
   it("reports the checks in the apiserver's order, with its wording", () => {
@@ -553,7 +569,7 @@ describe("evaluatePodSecurity", () => {
     pod.spec.securityContext.runAsUser = 0;
     pod.spec.hostNetwork = true;
 
-    const result = evaluatePodSecurity("restricted", pod.metadata, pod.spec);
+    const result = evaluatePod("restricted", pod);
 
     expect(result.violations.map((v) => v.check)).toEqual([
       "hostNamespaces",
@@ -572,21 +588,21 @@ describe("evaluatePodSecurity", () => {
     const pod = restrictedPod();
     pod.spec.ephemeralContainers = [{ name: "debug", image: "busybox" }];
 
-    const result = evaluatePodSecurity("restricted", pod.metadata, pod.spec);
+    const result = evaluatePod("restricted", pod);
 
     expect(result.violations.map((v) => v.check)).toContain("allowPrivilegeEscalation");
     expect(result.violations[0]?.subjects).toEqual(['container "debug"']);
   });
 
   it("treats a spec that is not an object as a Pod without containers", () => {
-    expect(evaluatePodSecurity("restricted", null, "nonsense").allowed).toBe(true);
+    expect(evaluate({ metadata: null, spec: "nonsense" }, RESTRICTED_LATEST).allowed).toBe(true);
   });
 });
 
 describe("newViolations", () => {
   const failing = (change: (p: Pod) => void) => {
     const pod = tweak(restrictedPod, change);
-    return evaluatePodSecurity("restricted", pod.metadata, pod.spec);
+    return evaluatePod("restricted", pod);
   };
 
   const rootApp = (p: Pod): void => {
@@ -604,5 +620,291 @@ describe("newViolations", () => {
 
   it.each(cases)("finds %s", (_name, before, after, checks) => {
     expect(newViolations(failing(before), failing(after)).map((v) => v.check)).toEqual(checks);
+  });
+});
+
+/** A Windows Pod with none of the Linux-only settings. */
+function windowsPod(): Pod {
+  return {
+    metadata: {},
+    spec: {
+      os: { name: "windows" },
+      securityContext: { runAsNonRoot: true },
+      initContainers: [],
+      containers: [{ name: "app", image: "mcr.microsoft.com/windows/nanoserver" }],
+    },
+  };
+}
+
+const sysctl = (name: string) =>
+  tweak(baselinePod, (p) => (p.spec.securityContext.sysctls = [{ name, value: "1" }]));
+
+/**
+ * Every change of the policy between versions, with a Pod whose verdict it flips: the checks
+ * failing at the version before, and at the version that changed.
+ */
+const BOUNDARIES: [
+  name: string,
+  level: PodSecurityLevel,
+  pod: Pod,
+  since: number,
+  before: CheckId[],
+  after: CheckId[],
+][] = [
+  [
+    "allowPrivilegeEscalation required",
+    "restricted",
+    tweak(restrictedPod, (p) => delete app(p).allowPrivilegeEscalation),
+    8,
+    [],
+    ["allowPrivilegeEscalation"],
+  ],
+  [
+    "a seccomp profile required",
+    "restricted",
+    tweak(restrictedPod, (p) => delete p.spec.securityContext.seccompProfile),
+    19,
+    [],
+    ["seccompProfile_restricted"],
+  ],
+  [
+    "the seccomp annotations no longer read",
+    "baseline",
+    tweak(baselinePod, (p) => {
+      p.metadata.annotations = { "seccomp.security.alpha.kubernetes.io/pod": "unconfined" };
+    }),
+    19,
+    ["seccompProfile_baseline"],
+    [],
+  ],
+  [
+    "an empty seccomp annotation no longer read",
+    "baseline",
+    tweak(baselinePod, (p) => {
+      p.metadata.annotations = { "container.seccomp.security.alpha.kubernetes.io/app": "" };
+    }),
+    19,
+    ["seccompProfile_baseline"],
+    [],
+  ],
+  [
+    'capabilities.drop=["ALL"] required',
+    "restricted",
+    tweak(restrictedPod, (p) => delete app(p).capabilities),
+    22,
+    [],
+    ["capabilities_restricted"],
+  ],
+  [
+    "runAsUser=0 refused",
+    "restricted",
+    tweak(restrictedPod, (p) => (p.spec.securityContext.runAsUser = 0)),
+    23,
+    [],
+    ["runAsUser"],
+  ],
+  [
+    "Windows Pods exempt from the Linux-only checks",
+    "restricted",
+    windowsPod(),
+    25,
+    ["allowPrivilegeEscalation", "capabilities_restricted", "seccompProfile_restricted"],
+    [],
+  ],
+  [
+    "sysctl net.ipv4.ip_local_reserved_ports allowed",
+    "baseline",
+    sysctl("net.ipv4.ip_local_reserved_ports"),
+    27,
+    ["sysctls"],
+    [],
+  ],
+  [
+    "sysctl net.ipv4.tcp_keepalive_time allowed",
+    "baseline",
+    sysctl("net.ipv4.tcp_keepalive_time"),
+    29,
+    ["sysctls"],
+    [],
+  ],
+  [
+    "sysctl net.ipv4.tcp_wmem allowed",
+    "baseline",
+    sysctl("net.ipv4.tcp_wmem"),
+    32,
+    ["sysctls"],
+    [],
+  ],
+  [
+    "sysctl net.ipv4.tcp_notsent_lowat allowed",
+    "baseline",
+    sysctl("net.ipv4.tcp_notsent_lowat"),
+    37,
+    ["sysctls"],
+    [],
+  ],
+  [
+    "SELinux type container_engine_t allowed",
+    "baseline",
+    tweak(baselinePod, (p) => (app(p).seLinuxOptions = { type: "container_engine_t" })),
+    31,
+    ["seLinuxOptions"],
+    [],
+  ],
+  [
+    "probe hosts refused",
+    "baseline",
+    tweak(baselinePod, (p) => {
+      (p.spec.containers[0] as Json).readinessProbe = { tcpSocket: { port: 80, host: "10.0.0.1" } };
+    }),
+    34,
+    [],
+    ["hostProbesAndHostLifecycle"],
+  ],
+  [
+    "unmasked /proc allowed at baseline in a user namespace",
+    "baseline",
+    tweak(baselinePod, (p) => {
+      p.spec.hostUsers = false;
+      app(p).procMount = "Unmasked";
+    }),
+    35,
+    ["procMount"],
+    [],
+  ],
+  [
+    "unmasked /proc still refused at restricted in a user namespace, under its own ID",
+    "restricted",
+    tweak(restrictedPod, (p) => {
+      p.spec.hostUsers = false;
+      app(p).procMount = "Unmasked";
+    }),
+    35,
+    ["procMount"],
+    ["procMount_restricted"],
+  ],
+  [
+    "runAsUser=0 allowed in a user namespace",
+    "restricted",
+    tweak(restrictedPod, (p) => {
+      p.spec.hostUsers = false;
+      app(p).runAsUser = 0;
+    }),
+    35,
+    ["runAsUser"],
+    [],
+  ],
+  [
+    "runAsNonRoot not required in a user namespace",
+    "restricted",
+    tweak(restrictedPod, (p) => {
+      p.spec.hostUsers = false;
+      delete p.spec.securityContext.runAsNonRoot;
+    }),
+    35,
+    ["runAsNonRoot"],
+    [],
+  ],
+];
+
+describe("evaluate at a version", () => {
+  it.each(BOUNDARIES)("has %s (%s) from v1.%i on", (_name, level, pod, since, before, after) => {
+    const checks = (minor: number) =>
+      evaluatePod(level, pod, `v1.${minor}`).violations.map((v) => v.check);
+
+    expect(checks(since - 1)).toEqual(before);
+    expect(checks(since)).toEqual(after);
+    expect(checks(NEWEST_MINOR)).toEqual(after);
+  });
+
+  it("has a boundary case for every version at which a check changes", () => {
+    const changes = new Set(CHECKS.flatMap((c) => c.versions.map((v) => v.since)));
+    changes.delete(0);
+
+    expect(new Set(BOUNDARIES.map((b) => b.at(3)))).toEqual(changes);
+  });
+
+  it("evaluates a version newer than the newest known as that newest one, as the apiserver does", () => {
+    const pod = sysctl("net.ipv4.tcp_notsent_lowat");
+    pod.spec.hostNetwork = true;
+
+    const newer = evaluatePod("baseline", pod, `v1.${NEWEST_MINOR + 5}`);
+
+    expect(newer.violations).toEqual(evaluatePod("baseline", pod, NEWEST_VERSION).violations);
+    expect(newer.violations).toEqual(evaluatePod("baseline", pod, "latest").violations);
+    expect(newer.violations.map((v) => v.check)).toEqual(["hostNamespaces"]);
+  });
+
+  it("names the version as given in the message", () => {
+    const pod = tweak(restrictedPod, (p) => (p.spec.securityContext.runAsUser = 0));
+
+    expect(forbiddenMessage(evaluatePod("restricted", pod, "v1.33"))).toBe(
+      'violates PodSecurity "restricted:v1.33": runAsUser=0 (pod must not set runAsUser=0)',
+    );
+  });
+
+  it("refuses a malformed version", () => {
+    expect(() =>
+      evaluate(restrictedPod(), { level: "restricted", version: "v1.033" as "v1.33" }),
+    ).toThrow('PodSecurity version must be "latest" or "v1.<minor>", got "v1.033"');
+  });
+});
+
+describe("parsePodSecurityVersion", () => {
+  it.each(["latest", "v1.0", "v1.9", "v1.33", "v1.37", "v1.120"])("accepts %s", (text) => {
+    expect(parsePodSecurityVersion(text)).toBe(text);
+  });
+
+  it.each([
+    "",
+    "LATEST",
+    "1.33",
+    "v1.033",
+    "v1.",
+    "v1.x",
+    "v2.0",
+    "v1.33.0",
+    " v1.33",
+    "v1.1234567890123456789",
+  ])("refuses %j", (text) => {
+    expect(parsePodSecurityVersion(text)).toBeUndefined();
+  });
+});
+
+describe("the apiserver's wording", () => {
+  it("quotes annotation values as Go's %q does", () => {
+    const pod = tweak(baselinePod, (p) => {
+      p.metadata.annotations = {
+        "container.apparmor.security.beta.kubernetes.io/app":
+          'un"confined\n\u0001\u00e9\u200b\u0007',
+      };
+    });
+
+    expect(evaluatePod("baseline", pod).violations[0]?.detail).toBe(
+      String.raw`annotation must not set AppArmor profile type to "container.apparmor.security.beta.kubernetes.io/app="un\"confined\n\x01é\u200b\a""`,
+    );
+  });
+});
+
+describe("evaluate on arbitrary input", () => {
+  it("never throws, never changes its input, and allows exactly when nothing failed", () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue(),
+        fc.jsonValue(),
+        fc.constantFrom<PodSecurityLevel>("baseline", "restricted"),
+        fc.integer({ min: 0, max: NEWEST_MINOR + 2 }),
+        (metadata, spec, level, minor) => {
+          const before = JSON.stringify([metadata, spec]);
+
+          const result = evaluate({ metadata, spec }, { level, version: `v1.${minor}` });
+
+          expect(JSON.stringify([metadata, spec])).toBe(before);
+          expect(result.allowed).toBe(result.violations.length === 0);
+          const ids = checksFor(level, Math.min(minor, NEWEST_MINOR)).map((c) => c.id);
+          expect(result.violations.every((v) => ids.includes(v.check))).toBe(true);
+        },
+      ),
+    );
   });
 });
