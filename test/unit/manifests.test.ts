@@ -10,9 +10,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
+import { manifestsCommand } from "../../src/cli/manifests.js";
 import {
   type Manifest,
-  manifestsCommand,
   POLICY_NAME,
   renderManifests,
   renderManifestsYaml,
