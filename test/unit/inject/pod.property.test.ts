@@ -394,8 +394,8 @@ describe("planPodPatch with the projected ClusterTrustBundle source (property)",
           .newDocument as Pod;
         const volume = (result.spec.volumes ?? []).find((v) => v.name === CUSTOM);
         expect(volume?.configMap).toBeUndefined();
-        const sources = (volume?.projected as { sources: { clusterTrustBundle: unknown }[] })
-          .sources;
+        const projected = volume?.projected as { sources: unknown[] } | undefined;
+        const sources = projected?.sources;
         expect(sources).toEqual([
           {
             clusterTrustBundle: {
