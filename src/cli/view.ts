@@ -29,6 +29,7 @@ import {
   TRUST_MANAGER_APIS,
   trustManagerBundleOf,
 } from "../kube/trust-sources.js";
+import { MAX_BUNDLE_BYTES } from "../pki/bundle.js";
 import { LruCache } from "../pki/cache.js";
 import { KubeReadError, type KubeReader, paginate } from "./kube.js";
 
@@ -162,6 +163,7 @@ export class LiveClusterView implements ClusterView {
           return bundle === undefined ? { found: false } : { found: true, object: [bundle] };
         }
         const bundles: ClusterTrustBundleObject[] = [];
+        let bytes = 0;
         for await (const item of paginate(
           (page) =>
             this.reader.listCustom(
@@ -169,10 +171,15 @@ export class LiveClusterView implements ClusterView {
               page,
               selectorsFor(selection),
             ),
-          100,
+          10,
         )) {
           const bundle = typed(item);
-          if (bundle !== undefined && selectsBundle(selection, bundle)) bundles.push(bundle);
+          if (bundle === undefined || !selectsBundle(selection, bundle)) continue;
+          bundles.push(bundle);
+          // Bounded as the server's read: no further past what a CA bundle may hold (the
+          // decision denies it as too large).
+          bytes += bundle.trustBundle.length;
+          if (bytes > MAX_BUNDLE_BYTES) break;
         }
         return { found: true, object: bundles.sort((a, b) => (a.name < b.name ? -1 : 1)) };
       } catch (error) {

@@ -23,6 +23,7 @@ import type {
   TrustManagerAnswer,
   TrustManagerBundle,
 } from "../core/view.js";
+import { MAX_BUNDLE_BYTES } from "../pki/bundle.js";
 import { LruCache } from "../pki/cache.js";
 
 /** trust-manager's APIs, the one it reconciles first. */
@@ -158,8 +159,12 @@ export interface ApiFailure {
   describe: (error: unknown) => string;
 }
 
-/** Most ClusterTrustBundles read for one signer selection (pages of 100). */
-const MAX_SELECTED_BUNDLES = 1000;
+/**
+ * A signer selection is read in pages of this many bundles (each at most 1 MiB, by the API),
+ * and no further once the bundles read hold more than a CA bundle may (the decision then
+ * denies it as too large): memory stays bounded whatever the signer's bundles hold.
+ */
+const BUNDLE_PAGE = 10;
 
 /**
  * The server's on-demand reads of both sources: discovery (is the API served? kept 30 s), GETs
@@ -227,12 +232,13 @@ export class TrustSourceReader {
         }
         const bundles: ClusterTrustBundleObject[] = [];
         let token: string | undefined;
+        let bytes = 0;
         do {
           const page = (await this.request(() =>
             this.custom.listClusterCustomObject({
               ...resource,
               ...selectorsFor(selection),
-              limit: 100,
+              limit: BUNDLE_PAGE,
               ...(token ? { _continue: token } : {}),
             }),
           )) as { items?: KubeObject[]; metadata?: { continue?: string } };
@@ -243,16 +249,13 @@ export class TrustSourceReader {
               kind: "ClusterTrustBundle",
             });
             // The API filtered already; checked again, as the cache is.
-            if (bundle !== undefined && selectsBundle(selection, bundle)) bundles.push(bundle);
+            if (bundle !== undefined && selectsBundle(selection, bundle)) {
+              bundles.push(bundle);
+              bytes += bundle.trustBundle.length;
+            }
           }
           token = page.metadata?.continue || undefined;
-          if (bundles.length > MAX_SELECTED_BUNDLES) {
-            return {
-              found: false,
-              unavailable: `more than ${MAX_SELECTED_BUNDLES} ClusterTrustBundles selected`,
-            };
-          }
-        } while (token !== undefined);
+        } while (token !== undefined && bytes <= MAX_BUNDLE_BYTES);
         return { found: true, object: bundles.sort((a, b) => (a.name < b.name ? -1 : 1)) };
       },
     );

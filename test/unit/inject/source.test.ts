@@ -227,6 +227,23 @@ describe("the ClusterTrustBundle source", () => {
     expect(decision.kind === "deny" && decision.message).toMatch(message);
   });
 
+  it("bundles holding more than a CA bundle may together are denied before any is parsed", async () => {
+    const view = ctbView();
+    for (const n of [1, 2, 3, 4]) {
+      view.addClusterTrustBundle({
+        name: `example.com:corp-roots:big-${n}`,
+        signerName: SIGNER,
+        labels: { audience: "big" },
+        trustBundle: "x".repeat(1024 * 1024),
+      });
+    }
+    const selection = { signerName: SIGNER, labelSelector: { matchLabels: { audience: "big" } } };
+    const decision = await decideInjection(request(pod("apps")), policy(selection), view, NOW);
+    expect(decision.kind === "deny" && decision.message).toMatch(
+      /hold 4194304 bytes together, over the 3145728-byte limit of a CA bundle/,
+    );
+  });
+
   it("names the bundle in the analysis' warnings (here: a leaf that is not a CA)", async () => {
     const selection = {
       signerName: SIGNER,
