@@ -350,7 +350,7 @@ describe("the ClusterTrustBundle source, by name", () => {
       // Its namespace is not opted in (it is read from the cluster): the Pod opts in itself.
       toYaml(restrictedPod("from-cli", plain, { "ca-trust.dev/inject": "true" })),
     );
-    expect(injected.stderr).toContain('passes PodSecurity "restricted"');
+    expect(injected.stderr).toMatch(/passes PodSecurity "restricted(:[a-z0-9.]+)?"/);
     expect(injected.code).toBe(0);
     await cp.kubectl(["create", "-f", "-"], { input: injected.stdout });
     expect(

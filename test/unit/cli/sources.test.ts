@@ -92,7 +92,7 @@ describe("inject with the ClusterTrustBundle source", () => {
       stdin: yaml(ctb("corp-roots", CA_PEM), restrictedPod("web", "apps")),
     });
 
-    expect(result.stderr).toContain('passes PodSecurity "restricted"');
+    expect(result.stderr).toMatch(/passes PodSecurity "restricted(:[a-z0-9.]+)?"/);
     expect(result.code).toBe(0);
     const pod = documents(result.stdout)[1] as { spec: { volumes: unknown[] } };
     expect(pod.spec.volumes).toContainEqual({
