@@ -2,7 +2,9 @@
 # Builds kube-apiserver, etcd and kubectl from the Go module proxy (test/e2e/controlplane)
 # into a cache outside the repo, keyed by the Kubernetes version and a hash of go.sum and
 # `go version`, and reuses it afterwards. Also builds helm from its own tools module
-# (test/e2e/helm, keyed the same way by its go.mod/go.sum) and links it into that directory.
+# (test/e2e/helm, keyed the same way by its go.mod/go.sum) and the trust-manager controller with
+# its CRDs (scripts/build-trust-manager.sh, test/e2e/trust-manager), and links them into that
+# directory (`helm`, `trust-manager`, `trust-manager-crds/`).
 # Prints the directory that holds the binaries on its last line of stdout; progress goes to
 # stderr.
 set -euo pipefail
@@ -52,9 +54,18 @@ link_helm() {
   ln -sfn "$helm_out/helm" "$1/helm"
 }
 
+# trust-manager: its own script, module and cache key (a change rebuilds only it).
+link_trust_manager() {
+  local tm_out
+  tm_out=$(bash "$here/scripts/build-trust-manager.sh" | tail -1)
+  ln -sfn "$tm_out/trust-manager" "$1/trust-manager"
+  ln -sfn "$tm_out/crds" "$1/trust-manager-crds"
+}
+
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
   log "using cached binaries in $out"
   link_helm "$out"
+  link_trust_manager "$out"
   echo "$out"
   exit 0
 fi
@@ -89,5 +100,6 @@ build kubectl k8s.io/kubernetes/cmd/kubectl "$ld"
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ld"
 rm -rf "$out"; mv "$out.tmp" "$out"
 link_helm "$out"
+link_trust_manager "$out"
 log "done in $(( $(date +%s) - start ))s: $out"
 echo "$out"

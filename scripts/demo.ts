@@ -8,9 +8,13 @@
  *
  * The demo is a list of sections (`SECTIONS`), one function each. A new family of examples
  * (injection, once `POST /mutate` injects) is one more function that calls `applyExamples`
- * with its directory, added to that list.
+ * with its directory, added to that list. The last one runs the real trust-manager (built once,
+ * like the control plane) to distribute the CA: label, rotate, scan, unlabel.
  */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
+import { issueCertificate } from "../src/pki/issue.js";
 import { resolveBinaries } from "./harness/binaries.js";
 import { handleInterrupts, reapOrphans } from "./harness/children.js";
 import {
@@ -21,13 +25,19 @@ import {
 import { installCrds } from "./harness/crds.js";
 import { exampleComment, exampleFiles, exampleObjects, examplePath } from "./harness/examples.js";
 import { toYaml } from "./harness/manifests.js";
-import { INJECT_ENABLED } from "./harness/namespaces.js";
+import { INJECT_ENABLED, RESTRICTED } from "./harness/namespaces.js";
 import { EXAMPLES_DIR, REPO_ROOT } from "./harness/paths.js";
 import { pollUntil } from "./harness/poll.js";
+import {
+  installTrustManagerCrds,
+  resolveTrustManager,
+  startTrustManager,
+} from "./harness/trust-manager.js";
 import { applyVerdict, summarizeVerdict } from "./harness/verdicts.js";
 import {
   metricSum,
   registerWebhooks,
+  SERVER_ENTRY,
   startWebhook,
   type WebhookServer,
   waitForWebhookCalled,
@@ -39,6 +49,8 @@ interface Demo {
   server: WebhookServer;
   /** Files applied so far (relative to examples/) and the one-line verdict of each. */
   verdicts: Map<string, string>;
+  /** What a section started and the end of the demo stops (trust-manager). */
+  cleanups: (() => Promise<void>)[];
 }
 
 /** One part of the demo, printed under its own banner. */
@@ -157,7 +169,227 @@ const SECTIONS: readonly Section[] = [
       await showInjectedPod(demo, "injection/pod.yaml");
     },
   },
+  { title: "Distributing the CA with trust-manager (the real controller)", run: trustManagerFlow },
 ];
+
+/** trust-manager's namespace for Bundle sources in the demo, and the namespace it serves. */
+const TRUST_NAMESPACE = "cert-manager";
+const TRUST_DEMO_NAMESPACE = "team-trust";
+
+/**
+ * The documented setup (README "Distributing the CA"): trust-manager runs against this
+ * control plane, the Bundle of deploy/components/trust-manager-bundle is applied as shipped,
+ * and a namespace is labelled: the ConfigMap arrives and a Pod is injected; the CA in the
+ * Bundle's source rotates: the ConfigMap follows, a new Pod gets the new hash and `scan` lists
+ * the older one with its restart command; the namespace is unlabelled: the ConfigMap goes and a
+ * Pod that opts in by label is denied, naming the Bundle.
+ */
+async function trustManagerFlow(demo: Demo): Promise<void> {
+  const { cp } = demo;
+  note("trust-manager (cert-manager project), built once from the Go module proxy, then cached:");
+  const build = await resolveTrustManager(cp.binDir);
+  await installTrustManagerCrds(cp, build);
+  const newCa = async (commonName: string) =>
+    (
+      await issueCertificate({
+        commonName,
+        isCA: true,
+        notBefore: new Date(Date.now() - 60_000),
+        notAfter: new Date(Date.now() + 365 * 86_400_000),
+      })
+    ).certificatePem;
+  const rootSecret = async (commonName: string) =>
+    toYaml({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "ca-trust-root", namespace: TRUST_NAMESPACE },
+      stringData: { "ca.crt": await newCa(commonName) },
+    });
+  await cp.kubectl(["create", "namespace", TRUST_NAMESPACE]);
+  await cp.kubectl(["apply", "-f", "-"], { input: await rootSecret("Example Corp Root CA 2026") });
+  const trustManager = await startTrustManager(cp, build, { trustNamespace: TRUST_NAMESPACE });
+  demo.cleanups.push(() => trustManager.stop());
+  note(`trust-manager running (pid ${trustManager.child.pid}, trust namespace ${TRUST_NAMESPACE})`);
+  // Pods opted in by their own label in any namespace reach the webhook too (as with the
+  // shipped registration), so the last step's denial is the webhook's.
+  const registration = await registerWebhooks(cp, {
+    name: "ca-trust-webhook",
+    url: demo.server.url,
+    caBundle: demo.server.caPem,
+    mutatingNamespaceSelector: {
+      matchExpressions: [
+        { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system"] },
+      ],
+    },
+  });
+  await waitForWebhookCalled(cp, demo.server, { namespace: "default", registration });
+
+  heading("the shipped Bundle: deploy/components/trust-manager-bundle/bundle.yaml");
+  await kubectlShown(demo, ["apply", "-f", "deploy/components/trust-manager-bundle/bundle.yaml"]);
+  heading(
+    `label namespace ${TRUST_DEMO_NAMESPACE} for injection: trust-manager writes the ConfigMap`,
+  );
+  await cp.kubectl(["apply", "-f", "-"], {
+    input: toYaml(
+      {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: TRUST_DEMO_NAMESPACE, labels: { ...RESTRICTED } },
+      },
+      {
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: { name: "default", namespace: TRUST_DEMO_NAMESPACE },
+      },
+    ),
+  });
+  await kubectlShown(demo, [
+    "label",
+    "namespace",
+    TRUST_DEMO_NAMESPACE,
+    "ca-trust.dev/inject=enabled",
+  ]);
+  const bundleHash = async () => {
+    const cm = await cp.kubectl(
+      [
+        "get",
+        "configmap",
+        "ca-trust-bundle",
+        "-n",
+        TRUST_DEMO_NAMESPACE,
+        "-o",
+        "jsonpath={.data.ca-bundle\\.crt}",
+      ],
+      { allowFail: true },
+    );
+    return cm.code === 0 && cm.stdout !== ""
+      ? `sha256:${createHash("sha256").update(cm.stdout).digest("hex")}`
+      : undefined;
+  };
+  const first = await pollUntil(bundleHash, {
+    what: "trust-manager's ConfigMap",
+    timeoutMs: 60_000,
+  });
+  await kubectlShown(demo, [
+    "get",
+    "configmap",
+    "-n",
+    TRUST_DEMO_NAMESPACE,
+    "-l",
+    "trust.cert-manager.io/bundle",
+  ]);
+  note(`the bundle's hash: ${first}`);
+  await injectedPodWhenHash(demo, "web-1", first);
+
+  heading("rotate the CA in the Bundle's source: trust-manager rewrites every copy");
+  await cp.kubectl(["apply", "-f", "-"], { input: await rootSecret("Example Corp Root CA 2027") });
+  note("$ kubectl apply -f ca-trust-root.yaml   # the Secret in cert-manager, with the new ca.crt");
+  const second = await pollUntil(
+    async () => {
+      const hash = await bundleHash();
+      return hash !== undefined && hash !== first ? hash : undefined;
+    },
+    { what: "trust-manager to rewrite the ConfigMap", timeoutMs: 60_000 },
+  );
+  note(
+    `the ConfigMap now hashes ${second}; a new Pod gets it, the running one keeps the old store:`,
+  );
+  await injectedPodWhenHash(demo, "web-2", second);
+  heading(`ca-trust-webhook scan -n ${TRUST_DEMO_NAMESPACE}`);
+  process.stdout.write(await scanText(cp.kubeconfigPath));
+
+  heading(
+    `unlabel ${TRUST_DEMO_NAMESPACE}: trust-manager removes the ConfigMap, injection there stops`,
+  );
+  await kubectlShown(demo, ["label", "namespace", TRUST_DEMO_NAMESPACE, "ca-trust.dev/inject-"]);
+  await pollUntil(async () => ((await bundleHash()) === undefined ? true : undefined), {
+    what: "trust-manager to delete the ConfigMap",
+    timeoutMs: 60_000,
+  });
+  const optedIn = podManifest("opted-in", { "ca-trust.dev/inject": "true" });
+  await pollUntil(
+    async () => {
+      const probe = await cp.kubectl(["create", "--dry-run=server", "-f", "-"], {
+        input: optedIn,
+        allowFail: true,
+      });
+      return probe.stderr.includes("does not select namespace") ? true : undefined;
+    },
+    { what: "the webhook to see the label and the ConfigMap go", timeoutMs: 30_000 },
+  );
+  note("a Pod that opts in by its own label is denied, and told which Bundle and why:");
+  await kubectlShownInput(demo, ["apply", "-f", "-"], optedIn);
+}
+
+/** A restricted Pod of the trust-manager section, as YAML. */
+function podManifest(name: string, labels: Record<string, string> = {}): string {
+  return toYaml({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: TRUST_DEMO_NAMESPACE, labels },
+    spec: {
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65534,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      containers: [
+        {
+          name: "app",
+          image: "registry.k8s.io/pause:3.10",
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        },
+      ],
+    },
+  });
+}
+
+/** Creates the Pod once the webhook's ConfigMap cache has `hash`, and shows its annotation. */
+async function injectedPodWhenHash(demo: Demo, name: string, hash: string): Promise<void> {
+  await pollUntil(
+    async () => {
+      const probe = await demo.cp.kubectl(
+        ["create", "--dry-run=server", "-o", "jsonpath={.metadata.annotations}", "-f", "-"],
+        {
+          input: podManifest(name),
+          allowFail: true,
+        },
+      );
+      return probe.stdout.includes(hash) ? true : undefined;
+    },
+    { what: "the webhook to see the ConfigMap", timeoutMs: 30_000 },
+  );
+  await kubectlShownInput(demo, ["apply", "-f", "-"], podManifest(name));
+  await kubectlShown(demo, [
+    "get",
+    "pod",
+    name,
+    "-n",
+    TRUST_DEMO_NAMESPACE,
+    "-o",
+    'jsonpath={"ca-trust.dev/injected: "}{.metadata.annotations.ca-trust\\.dev/injected}{"\\n"}',
+  ]);
+}
+
+/** `ca-trust-webhook scan` (the built CLI) on the trust-manager section's namespace. */
+function scanText(kubeconfig: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [SERVER_ENTRY, "scan", "-n", TRUST_DEMO_NAMESPACE, "--kubeconfig", kubeconfig],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.once("error", reject);
+    child.once("close", (code) => resolve(`${out}(exit code ${code})\n`));
+  });
+}
 
 /** Prints what the apiserver stored for an injected Pod: init container, mounts, env, hash. */
 async function showInjectedPod(demo: Demo, file: string): Promise<void> {
@@ -260,6 +492,21 @@ function exampleArg(file: string): string {
   return relative(REPO_ROOT, examplePath(file));
 }
 
+/** Like kubectlShown, with a manifest on stdin (shown first). */
+async function kubectlShownInput(
+  demo: Demo,
+  args: readonly string[],
+  input: string,
+): Promise<KubectlResult> {
+  process.stdout.write(
+    `${style("bold", `$ kubectl ${args.map(shellQuote).join(" ")} <<EOF`)}\n${input}EOF\n`,
+  );
+  const result = await demo.cp.kubectl(args, { allowFail: true, combined: true, input });
+  process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
+  if (result.code !== 0) note(`(kubectl exited ${result.code})`);
+  return result;
+}
+
 /** Prints `$ kubectl ...`, runs it and prints what it wrote, as a terminal would show it. */
 async function kubectlShown(demo: Demo, args: readonly string[]): Promise<KubectlResult> {
   process.stdout.write(`${style("bold", `$ kubectl ${args.map(shellQuote).join(" ")}`)}\n`);
@@ -360,10 +607,12 @@ async function main(argv: readonly string[]): Promise<number> {
   let cp: OwnedControlPlane | undefined;
   let server: WebhookServer | undefined;
   let stopping: Promise<number> | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
 
   const stop = (code: number): Promise<number> => {
     stopping ??= (async () => {
       banner("Stopping");
+      for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => {});
       if (server !== undefined) {
         const exit = await server.stop(10_000);
         note(`webhook stopped (exit code ${exit.code ?? exit.signal})`);
@@ -405,7 +654,7 @@ async function main(argv: readonly string[]): Promise<number> {
       `registered: ValidatingWebhookConfiguration and MutatingWebhookConfiguration "${registration.configurationName}"`,
     );
 
-    const demo: Demo = { cp, server, verdicts: new Map() };
+    const demo: Demo = { cp, server, verdicts: new Map(), cleanups };
     const running = server;
     void running.exited.then((exit) => {
       if (stopping !== undefined) return;

@@ -2,10 +2,14 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { parseSelector } from "./core/selector.js";
 import {
+  type CaSource,
   DEFAULT_INJECTION_SETTINGS,
   type EnvVar,
   type InjectionSettings,
+  isClusterTrustBundleName,
+  isSignerName,
   type ResourceRequirements,
   validateInjectionSettings,
 } from "./inject/settings.js";
@@ -337,6 +341,34 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "key of the CA ConfigMap that holds the PEM bundle",
   },
   {
+    key: "injection.source",
+    flag: "inject-source",
+    kind: { type: "enum", values: ["configmap", "clustertrustbundle"] },
+    default: "configmap",
+    help: "where the CA comes from: configmap (the CA ConfigMap in the Pod's namespace, e.g. written by trust-manager) or clustertrustbundle (a projected volume of ClusterTrustBundles; no per-namespace copy)",
+  },
+  {
+    key: "injection.clusterTrustBundle.name",
+    flag: "inject-cluster-trust-bundle",
+    kind: { type: "string" },
+    default: undefined,
+    help: "with --inject-source clustertrustbundle: the ClusterTrustBundle projected into Pods, by name (Pods stay pending while it is missing, so they are denied)",
+  },
+  {
+    key: "injection.clusterTrustBundle.signerName",
+    flag: "inject-cluster-trust-bundle-signer",
+    kind: { type: "string" },
+    default: undefined,
+    help: "with --inject-source clustertrustbundle: project every ClusterTrustBundle of this signer (DOMAIN/PATH) instead of one by name",
+  },
+  {
+    key: "injection.clusterTrustBundle.labelSelector",
+    flag: "inject-cluster-trust-bundle-selector",
+    kind: { type: "string" },
+    default: "",
+    help: "with --inject-cluster-trust-bundle-signer: only the signer's bundles with these labels (kubectl -l syntax); empty selects all of them",
+  },
+  {
     key: "injection.image",
     flag: "inject-image",
     kind: { type: "string" },
@@ -581,8 +613,10 @@ function selfManagedConfig(
 function injectionSettings(value: <T>(key: string) => T): InjectionSettings {
   const d = DEFAULT_INJECTION_SETTINGS;
   const runAsUser = value<number>("injection.runAsUser");
+  const caSource = caSourceOf(value);
   return {
     ...d,
+    ...(caSource.kind === "configmap" ? {} : { caSource }),
     customCa: {
       ...d.customCa,
       configMapName: value("injection.configMap"),
@@ -598,6 +632,59 @@ function injectionSettings(value: <T>(key: string) => T): InjectionSettings {
     },
     env: value<EnvVar[] | undefined>("injection.env") ?? d.env,
   };
+}
+
+/**
+ * `--inject-source` and its ClusterTrustBundle selection: by name, or by signer (and labels);
+ * exactly one of them with `clustertrustbundle`, neither with `configmap` (a selection that
+ * would silently do nothing is a mistake worth stopping for).
+ */
+function caSourceOf(value: <T>(key: string) => T): CaSource {
+  const source = value<"configmap" | "clustertrustbundle">("injection.source");
+  const name = value<string | undefined>("injection.clusterTrustBundle.name");
+  const signerName = value<string | undefined>("injection.clusterTrustBundle.signerName");
+  const selector = value<string>("injection.clusterTrustBundle.labelSelector");
+  if (source === "configmap") {
+    if (name !== undefined || signerName !== undefined) {
+      throw new ConfigError(
+        `--${name !== undefined ? "inject-cluster-trust-bundle" : "inject-cluster-trust-bundle-signer"}: only used with --inject-source clustertrustbundle`,
+      );
+    }
+    return { kind: "configmap" };
+  }
+  if ((name === undefined) === (signerName === undefined)) {
+    throw new ConfigError(
+      "--inject-source clustertrustbundle: needs exactly one of --inject-cluster-trust-bundle NAME or --inject-cluster-trust-bundle-signer SIGNER",
+    );
+  }
+  if (name !== undefined) {
+    if (!isClusterTrustBundleName(name)) {
+      throw new ConfigError(
+        `--inject-cluster-trust-bundle: invalid value ${JSON.stringify(name)}: not a ClusterTrustBundle name`,
+      );
+    }
+    if (selector.trim() !== "") {
+      throw new ConfigError(
+        "--inject-cluster-trust-bundle-selector: only used with --inject-cluster-trust-bundle-signer",
+      );
+    }
+    return { kind: "clustertrustbundle", selection: { name } };
+  }
+  const signer = signerName as string;
+  if (!isSignerName(signer)) {
+    throw new ConfigError(
+      `--inject-cluster-trust-bundle-signer: invalid value ${JSON.stringify(signer)}: expected a signer name such as example.com/corp-roots`,
+    );
+  }
+  let labelSelector: ReturnType<typeof parseSelector>;
+  try {
+    labelSelector = parseSelector(selector);
+  } catch (error) {
+    throw new ConfigError(
+      `--inject-cluster-trust-bundle-selector: invalid value ${JSON.stringify(selector)}: ${(error as Error).message}`,
+    );
+  }
+  return { kind: "clustertrustbundle", selection: { signerName: signer, labelSelector } };
 }
 
 function parseResources(input: unknown): ResourceRequirements {

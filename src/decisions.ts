@@ -94,6 +94,8 @@ function wrapAnswers(
   return {
     getSecret: (namespace, name) => wrap.lookup(view.getSecret(namespace, name)),
     getConfigMap: (namespace, name) => wrap.lookup(view.getConfigMap(namespace, name)),
+    getClusterTrustBundles: (selection) => wrap.lookup(view.getClusterTrustBundles(selection)),
+    getTrustManagerBundle: (name) => wrap.lookup(view.getTrustManagerBundle(name)),
     namespaceLabels: (name) => view.namespaceLabels(name),
     featureFlag: (name) => view.featureFlag(name),
     mayGet: (user, resource, namespace, name) =>
@@ -120,6 +122,8 @@ export function unavailableView(reason: string): ClusterView {
   return {
     getSecret: async () => ({ found: false, unavailable: reason }),
     getConfigMap: async () => ({ found: false, unavailable: reason }),
+    getClusterTrustBundles: async () => ({ found: false, unavailable: reason }),
+    getTrustManagerBundle: async () => ({ found: false, unavailable: reason }),
     namespaceLabels: () => undefined,
     featureFlag: () => false,
     mayGet: async () => ({ allowed: false, unavailable: reason }),

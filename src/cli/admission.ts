@@ -19,7 +19,10 @@ export type Target =
     }
   /** A Pod: the mutating webhook decides (injects or denies) it. */
   | { readonly decide: "mutate"; readonly gvk: GroupVersionKind }
-  /** Secrets, ConfigMaps, Namespaces: the cluster context decisions read, not decided. */
+  /**
+   * Secrets, ConfigMaps, Namespaces, ClusterTrustBundles, trust-manager Bundles: the cluster
+   * context decisions read, not decided.
+   */
   | { readonly decide: "context" }
   /** Anything else: neither webhook is registered for it. */
   | { readonly decide: "none" };
@@ -34,6 +37,12 @@ export function groupVersion(apiVersion: string): { group: string; version: stri
 
 /** The kinds the decisions read as cluster context. */
 const CONTEXT_KINDS = new Set(["Secret", "ConfigMap", "Namespace"]);
+/** Context kinds of other groups: CA sources injection reads. */
+const CONTEXT_GROUP_KINDS = new Set([
+  "certificates.k8s.io/ClusterTrustBundle",
+  "trust.cert-manager.io/Bundle",
+  "trust-manager.io/ClusterBundle",
+]);
 
 /** Which decision the webhook makes for `object` under `rules`. */
 export function targetOf(object: KubeObject, rules: readonly Rule[]): Target {
@@ -54,6 +63,7 @@ export function targetOf(object: KubeObject, rules: readonly Rule[]): Target {
   }
   if (group === "" && kind === "Pod") return { decide: "mutate", gvk };
   if (group === "" && CONTEXT_KINDS.has(kind)) return { decide: "context" };
+  if (CONTEXT_GROUP_KINDS.has(`${group}/${kind}`)) return { decide: "context" };
   return { decide: "none" };
 }
 

@@ -12,6 +12,7 @@ import type { Decision } from "../core/types.js";
 import { buildDecisions, policySettings } from "../decisions.js";
 import { podOptIn } from "../inject/pod.js";
 import { MemoryClusterView } from "../kube/memory.js";
+import { clusterTrustBundleOf, trustManagerBundleOf } from "../kube/trust-sources.js";
 import { createRequest, targetOf } from "./admission.js";
 import { type Manifest, manifestsOf, readSources } from "./input.js";
 import type { CliIo } from "./io.js";
@@ -40,14 +41,15 @@ export const CHECK_HELP = [
   "",
   "Decides every object the webhook would be asked about (the CA-reference kinds, labelled CA",
   "Secrets, Pods) as if it were created now, and prints one verdict per object. Secrets,",
-  "ConfigMaps and Namespaces in the input are the cluster the decisions read.",
+  "ConfigMaps, Namespaces, ClusterTrustBundles and trust-manager Bundles in the input are the",
+  "cluster the decisions read.",
   "Exit: 0 all allowed, 1 something denied, 2 usage or I/O error.",
   "",
   "Options:",
   `  ${"-f, --filename PATH".padEnd(34)} file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable`,
   `  ${"-o, --output text|json".padEnd(34)} json: an array of {kind, apiVersion, namespace, name, file, line, decision, message, warnings}`,
   `  ${"-n, --namespace NAME".padEnd(34)} namespace of objects without one [default: the kubeconfig context's, or "default"]`,
-  `  ${"--cluster".padEnd(34)} read Secrets, ConfigMaps and Namespaces missing from the input from the cluster (GETs only)`,
+  `  ${"--cluster".padEnd(34)} read Secrets, ConfigMaps, Namespaces, ClusterTrustBundles and Bundles missing from the input from the cluster (GET and LIST only)`,
   `  ${"--kubeconfig FILE".padEnd(34)} with --cluster: the kubeconfig [default: as kubectl]`,
   `  ${"--context NAME".padEnd(34)} with --cluster: the kubeconfig context [default: the current one]`,
   `  ${"--feature-flag NAME=true|false".padEnd(34)} set a flag of the flag ConfigMap (e.g. enable-custom-ca-certs=true); repeatable`,
@@ -174,7 +176,14 @@ export function inputView(
   const view = new MemoryClusterView(flagSource);
   let hasFlags = false;
   for (const { object } of manifests) {
-    if (object.apiVersion !== "v1") continue;
+    if (object.apiVersion !== "v1") {
+      // The CA sources of injection: ClusterTrustBundles, trust-manager Bundles.
+      const bundle = clusterTrustBundleOf(object);
+      if (bundle !== undefined) view.addClusterTrustBundle(bundle);
+      const trustManager = trustManagerBundleOf(object);
+      if (trustManager !== undefined) view.addTrustManagerBundle(trustManager);
+      continue;
+    }
     const namespace = object.metadata?.namespace || defaultNamespace;
     if (object.kind === "Secret") view.addSecret(secretObject(object, namespace));
     else if (object.kind === "ConfigMap") {

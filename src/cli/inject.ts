@@ -80,11 +80,11 @@ export const INJECT_HELP = [
   `  ${"--diff".padEnd(34)} print a unified diff of the manifests instead of the manifests`,
   `  ${"-n, --namespace NAME".padEnd(34)} namespace of objects without one [default: the kubeconfig context's, or "default"]`,
   `  ${"--assume-opted-in[=true|false]".padEnd(34)} a namespace whose labels are unknown counts as opted in [default: true]`,
-  `  ${"--ca-bundle FILE".padEnd(34)} PEM used as the CA ConfigMap where the input (and cluster) has none`,
+  `  ${"--ca-bundle FILE".padEnd(34)} PEM used as the CA ConfigMap (or ClusterTrustBundle) where the input (and cluster) has none`,
   `  ${"--pod-security LEVEL".padEnd(34)} restricted or baseline [default: restricted]`,
   `  ${"--pod-security-version VERSION".padEnd(34)} latest (= ${NEWEST_VERSION}) or v1.<minor>, as the label pod-security.kubernetes.io/enforce-version; set your apiserver's minor to check as it does [default: latest]`,
   `  ${"--ignore-preexisting".padEnd(34)} exit 0 for workloads that failed the level before injection too`,
-  `  ${"--cluster".padEnd(34)} read Namespaces and CA ConfigMaps missing from the input from the cluster`,
+  `  ${"--cluster".padEnd(34)} read Namespaces and CA ConfigMaps (or ClusterTrustBundles) missing from the input from the cluster`,
   `  ${"--kubeconfig FILE".padEnd(34)} with --cluster: the kubeconfig [default: as kubectl]`,
   `  ${"--context NAME".padEnd(34)} with --cluster: the kubeconfig context [default: the current one]`,
   ...decisionOptionsHelp(),
@@ -198,6 +198,15 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
       ? {}
       : {
           fallbackConfigMap: (namespace, name) => ({ namespace, name, data: { [key]: caBundle } }),
+          fallbackClusterTrustBundles: (selection) => [
+            "name" in selection
+              ? { name: selection.name, trustBundle: caBundle }
+              : {
+                  name: "ca-bundle-file",
+                  signerName: selection.signerName,
+                  trustBundle: caBundle,
+                },
+          ],
         }),
   });
   const decisions = buildDecisions(config, view, io.clock);

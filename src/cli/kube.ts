@@ -42,6 +42,12 @@ export interface CustomResource {
   readonly namespace: string | undefined;
 }
 
+/** `labelSelector` / `fieldSelector` of a LIST. */
+export interface Selectors {
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+}
+
 /** An API answer other than 404 (which the reader reports as "absent"). */
 export class KubeReadError extends Error {
   constructor(
@@ -62,7 +68,17 @@ export interface KubeReader {
   apiGroups(): Promise<ReadonlyMap<string, readonly string[]>>;
   /** The resources a group version serves; undefined when it is not served. */
   apiResources(group: string, version: string): Promise<readonly ApiResource[] | undefined>;
-  listCustom(resource: CustomResource, page: PageRequest): Promise<Page | undefined>;
+  /** A LIST of a custom (or any non-core) resource, optionally filtered by selectors. */
+  listCustom(
+    resource: CustomResource,
+    page: PageRequest,
+    selectors?: Selectors,
+  ): Promise<Page | undefined>;
+  /** One cluster-scoped object of a non-core group (a trust-manager Bundle, a ClusterTrustBundle). */
+  getClusterCustom(
+    resource: Omit<CustomResource, "namespace">,
+    name: string,
+  ): Promise<KubeObject | undefined>;
   listSecrets(
     namespace: string | undefined,
     labelSelector: string,
@@ -133,19 +149,34 @@ export function clientReader(kc: KubeConfig): KubeReader {
           namespaced: r.namespaced,
         })),
       ),
-    listCustom: (resource, page) =>
+    listCustom: (resource, page, selectors = {}) =>
       absentOn404(async () => {
+        const { group, version, plural } = resource;
         const list = (
           resource.namespace === undefined
-            ? await custom.listClusterCustomObject({ ...resource, ...paging(page) })
+            ? await custom.listClusterCustomObject({
+                group,
+                version,
+                plural,
+                ...selectors,
+                ...paging(page),
+              })
             : await custom.listNamespacedCustomObject({
-                ...resource,
+                group,
+                version,
+                plural,
                 namespace: resource.namespace,
+                ...selectors,
                 ...paging(page),
               })
         ) as { items?: KubeObject[]; metadata?: { continue?: string } };
         return { items: list.items ?? [], continue: list.metadata?.continue };
       }),
+    getClusterCustom: ({ group, version, plural }, name) =>
+      absentOn404(
+        async () =>
+          (await custom.getClusterCustomObject({ group, version, plural, name })) as KubeObject,
+      ),
     listSecrets: (namespace, labelSelector, page) =>
       read(async () =>
         typed(

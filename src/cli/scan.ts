@@ -23,9 +23,17 @@
 
 import type { KubeObject } from "../core/types.js";
 import { buildDecisions, policySettings } from "../decisions.js";
-import { bundleBytes, bundleDigest } from "../inject/decision.js";
-import { configMapNameFor, podOptIn } from "../inject/pod.js";
+import { podOptIn } from "../inject/pod.js";
 import { INJECTED_ANNOTATION } from "../inject/settings.js";
+import {
+  bundleBytes,
+  bundleDigest,
+  clusterTrustBundleDigest,
+  describeSelection,
+  type PodCaSource,
+  podCaSource,
+} from "../inject/source.js";
+import { selectionKey } from "../kube/trust-sources.js";
 import type { Rule } from "../policy/rules.js";
 import { createRequest } from "./admission.js";
 import type { CliIo } from "./io.js";
@@ -89,11 +97,13 @@ export interface PodGroup {
 
 /** Pods of one owner injected with another bundle than the current one. */
 export interface StaleGroup extends PodGroup {
-  /** The CA ConfigMap, `namespace/name`. */
-  readonly configMap: string;
+  /** The CA ConfigMap, `namespace/name`; null when the Pods mount ClusterTrustBundles. */
+  readonly configMap: string | null;
+  /** Where the Pods' CA comes from: `ConfigMap ns/name`, `ClusterTrustBundle "x"`. */
+  readonly source: string;
   /** The hashes the Pods carry (`sha256:<hex>`). */
   readonly injected: string[];
-  /** The current bundle's hash, or null when the ConfigMap (or its key) is gone. */
+  /** The current bundle's hash, or null when the source (or its key) is gone. */
   readonly current: string | null;
 }
 
@@ -173,18 +183,28 @@ async function scan(argv: readonly string[], io: CliIo): Promise<number> {
   // (b) and (c): Pods.
   const settings = config.injection;
   const key = settings.customCa.configMapKey;
-  // The current bundle's hash per ConfigMap: null when it is gone, undefined when unreadable.
+  // The current bundle's hash per source: null when it is gone, undefined when unreadable.
   const digests = new Map<string, Promise<string | null | undefined>>();
-  const digestOf = (ns: string, name: string): Promise<string | null | undefined> => {
-    const id = `${ns}/${name}`;
+  const digestOf = (ns: string, source: PodCaSource): Promise<string | null | undefined> => {
+    const id =
+      source.kind === "configmap"
+        ? `configmap/${ns}/${source.name}`
+        : `ctb/${selectionKey(source.selection)}`;
     let digest = digests.get(id);
     if (digest === undefined) {
-      digest = live.getConfigMap(ns, name).then((lookup) => {
-        if (!lookup.found) return lookup.unavailable === undefined ? null : undefined;
-        // The bytes and hash the webhook records (inject/decision.ts).
-        const bytes = bundleBytes(lookup.object, key);
-        return bytes === undefined ? null : `sha256:${bundleDigest(bytes)}`;
-      });
+      // The bytes and hash the webhook records (inject/source.ts).
+      digest =
+        source.kind === "configmap"
+          ? live.getConfigMap(ns, source.name).then((lookup) => {
+              if (!lookup.found) return lookup.unavailable === undefined ? null : undefined;
+              const bytes = bundleBytes(lookup.object, key);
+              return bytes === undefined ? null : `sha256:${bundleDigest(bytes)}`;
+            })
+          : live.getClusterTrustBundles(source.selection).then((lookup) => {
+              if (!lookup.found) return lookup.unavailable === undefined ? null : undefined;
+              if (lookup.object.length === 0) return null;
+              return `sha256:${clusterTrustBundleDigest(lookup.object)}`;
+            });
       digests.set(id, digest);
     }
     return digest;
@@ -208,16 +228,21 @@ async function scan(argv: readonly string[], io: CliIo): Promise<number> {
         notInjected.set(id, { ...group, ...restart(owner, group.pods) });
         continue;
       }
-      const choice = configMapNameFor(pod, settings);
-      if (!choice.ok) continue;
-      const current = await digestOf(ns, choice.name);
+      const source = podCaSource(pod, settings);
+      if (source === undefined) continue;
+      const current = await digestOf(ns, source);
       if (current === injected || current === undefined) continue;
       const owner = await owners.ownerOf(pod);
-      const id = `${ownerKey(owner)} ${choice.name}`;
+      const described =
+        source.kind === "configmap"
+          ? `ConfigMap ${ns}/${source.name}`
+          : describeSelection(source.selection);
+      const id = `${ownerKey(owner)} ${described}`;
       const group: StaleGroup = stale.get(id) ?? {
         ...restart(owner, []),
         pods: [],
-        configMap: `${ns}/${choice.name}`,
+        configMap: source.kind === "configmap" ? `${ns}/${source.name}` : null,
+        source: described,
         injected: [],
         current,
       };
@@ -466,8 +491,7 @@ function reportText(report: ScanReport): string {
   if (report.staleBundle.length > 0) {
     lines.push("Pods injected with an older CA bundle (restart them to trust the current one):");
     for (const g of report.staleBundle) {
-      const now =
-        g.current === null ? `ConfigMap ${g.configMap} is gone` : `now ${short(g.current)}`;
+      const now = g.current === null ? `${g.source} is gone` : `now ${short(g.current)}`;
       group(g, `; injected ${g.injected.map(short).join(", ")}, ${now}`);
     }
   }

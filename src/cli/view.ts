@@ -6,8 +6,30 @@
  * from differs.
  */
 import type { KubeObject } from "../core/types.js";
-import type { Access, ClusterView, ConfigMapObject, Lookup, SecretObject } from "../core/view.js";
+import type {
+  Access,
+  ClusterTrustBundleObject,
+  ClusterTrustBundleSelection,
+  ClusterView,
+  ConfigMapObject,
+  Lookup,
+  SecretObject,
+  TrustManagerAnswer,
+} from "../core/view.js";
 import type { FlagSource, MemoryClusterView } from "../kube/memory.js";
+import {
+  CERTIFICATES_GROUP,
+  CLUSTER_TRUST_BUNDLE_VERSIONS,
+  CLUSTER_TRUST_BUNDLES,
+  CTB_API_NOT_SERVED,
+  clusterTrustBundleOf,
+  selectionKey,
+  selectorsFor,
+  selectsBundle,
+  TRUST_MANAGER_APIS,
+  trustManagerBundleOf,
+} from "../kube/trust-sources.js";
+import { MAX_BUNDLE_BYTES } from "../pki/bundle.js";
 import { LruCache } from "../pki/cache.js";
 import { KubeReadError, type KubeReader, paginate } from "./kube.js";
 
@@ -64,6 +86,8 @@ export class LiveClusterView implements ClusterView {
     4096,
     64 * 1024 * 1024,
   );
+  private readonly reads = new Map<string, Promise<unknown>>();
+  private ctbVersion: Promise<string | undefined> | undefined;
   /** Lookups the API could not answer (`Secret ns/name: HTTP 403`), in order. */
   readonly errors: string[] = [];
 
@@ -112,6 +136,116 @@ export class LiveClusterView implements ClusterView {
 
   featureFlag(name: string): boolean {
     return this.flags?.[name] === "true";
+  }
+
+  /** ClusterTrustBundles (GET by name, or a paginated LIST by signer and labels). */
+  getClusterTrustBundles(
+    selection: ClusterTrustBundleSelection,
+  ): Promise<Lookup<readonly ClusterTrustBundleObject[]>> {
+    return this.once(`ctb/${selectionKey(selection)}`, async () => {
+      const what = `ClusterTrustBundle ${"name" in selection ? selection.name : selectionKey(selection)}`;
+      try {
+        const version = await this.clusterTrustBundleVersion();
+        if (version === undefined) {
+          this.errors.push(`${what}: ${CTB_API_NOT_SERVED}`);
+          return { found: false, unavailable: CTB_API_NOT_SERVED };
+        }
+        const resource = { group: CERTIFICATES_GROUP, version, plural: CLUSTER_TRUST_BUNDLES };
+        const typed = (o: KubeObject) =>
+          clusterTrustBundleOf({
+            ...o,
+            apiVersion: `${CERTIFICATES_GROUP}/${version}`,
+            kind: "ClusterTrustBundle",
+          });
+        if ("name" in selection) {
+          const object = await this.reader.getClusterCustom(resource, selection.name);
+          const bundle = object === undefined ? undefined : typed(object);
+          return bundle === undefined ? { found: false } : { found: true, object: [bundle] };
+        }
+        const bundles: ClusterTrustBundleObject[] = [];
+        let bytes = 0;
+        for await (const item of paginate(
+          (page) =>
+            this.reader.listCustom(
+              { ...resource, namespace: undefined },
+              page,
+              selectorsFor(selection),
+            ),
+          10,
+        )) {
+          const bundle = typed(item);
+          if (bundle === undefined || !selectsBundle(selection, bundle)) continue;
+          bundles.push(bundle);
+          // Bounded as the server's read: no further past what a CA bundle may hold (the
+          // decision denies it as too large).
+          bytes += bundle.trustBundle.length;
+          if (bytes > MAX_BUNDLE_BYTES) break;
+        }
+        return { found: true, object: bundles.sort((a, b) => (a.name < b.name ? -1 : 1)) };
+      } catch (error) {
+        const reason = error instanceof KubeReadError ? error.message : String(error);
+        this.errors.push(`${what}: ${reason}`);
+        return { found: false, unavailable: reason };
+      }
+    });
+  }
+
+  /**
+   * trust-manager's Bundle (else ClusterBundle) of this name. Only explains a denial, so a
+   * failure (e.g. HTTP 403: you may not read Bundles) is not an error of the command: the
+   * denial is then given without the explanation.
+   */
+  getTrustManagerBundle(name: string): Promise<Lookup<TrustManagerAnswer>> {
+    return this.once(`trust-manager/${name}`, async () => {
+      try {
+        let installed = false;
+        for (const api of TRUST_MANAGER_APIS) {
+          const resources = await this.reader.apiResources(api.group, api.version);
+          if (!resources?.some((r) => r.name === api.plural)) continue;
+          installed = true;
+          const object = await this.reader.getClusterCustom(api, name);
+          const bundle =
+            object === undefined
+              ? undefined
+              : trustManagerBundleOf({
+                  ...object,
+                  apiVersion: `${api.group}/${api.version}`,
+                  kind: api.kind,
+                });
+          if (bundle !== undefined) return { found: true, object: { installed: true, bundle } };
+        }
+        const answer: TrustManagerAnswer = installed
+          ? { installed: true, bundle: undefined }
+          : { installed: false };
+        return { found: true, object: answer };
+      } catch (error) {
+        return {
+          found: false,
+          unavailable: error instanceof KubeReadError ? error.message : String(error),
+        };
+      }
+    });
+  }
+
+  private clusterTrustBundleVersion(): Promise<string | undefined> {
+    this.ctbVersion ??= (async () => {
+      for (const version of CLUSTER_TRUST_BUNDLE_VERSIONS) {
+        const resources = await this.reader.apiResources(CERTIFICATES_GROUP, version);
+        if (resources?.some((r) => r.name === CLUSTER_TRUST_BUNDLES)) return version;
+      }
+      return undefined;
+    })();
+    return this.ctbVersion;
+  }
+
+  /** One read per key for the run (a handful of keys: the configured selection, Bundle names). */
+  private once<T>(key: string, read: () => Promise<T>): Promise<T> {
+    let pending = this.reads.get(key) as Promise<T> | undefined;
+    if (pending === undefined) {
+      pending = read();
+      this.reads.set(key, pending);
+    }
+    return pending;
   }
 
   /**
@@ -165,6 +299,10 @@ export interface LayeredViewOptions {
   readonly unknownNamespace: (name: string) => Record<string, string> | undefined;
   /** A ConfigMap found nowhere (e.g. `inject --ca-bundle`), or undefined. */
   readonly fallbackConfigMap?: (namespace: string, name: string) => ConfigMapObject | undefined;
+  /** ClusterTrustBundles found nowhere (e.g. `inject --ca-bundle`), or undefined. */
+  readonly fallbackClusterTrustBundles?: (
+    selection: ClusterTrustBundleSelection,
+  ) => readonly ClusterTrustBundleObject[] | undefined;
 }
 
 /** The input first, then the cluster (if any), then the fallbacks. */
@@ -183,6 +321,22 @@ export function layeredView(options: LayeredViewOptions): ClusterView {
       if (remote.found || remote.unavailable !== undefined) return remote;
       const fallback = options.fallbackConfigMap?.(namespace, name);
       return fallback === undefined ? remote : { found: true, object: fallback };
+    },
+    getClusterTrustBundles: async (selection) => {
+      const local = await input.getClusterTrustBundles(selection);
+      if (local.found && local.object.length > 0) return local;
+      const remote =
+        cluster === undefined ? local : await cluster.getClusterTrustBundles(selection);
+      if (remote.found ? remote.object.length > 0 : remote.unavailable !== undefined) {
+        return remote;
+      }
+      const fallback = options.fallbackClusterTrustBundles?.(selection);
+      return fallback === undefined ? remote : { found: true, object: fallback };
+    },
+    getTrustManagerBundle: async (name) => {
+      const local = await input.getTrustManagerBundle(name);
+      if ((local.found && local.object.installed) || cluster === undefined) return local;
+      return cluster.getTrustManagerBundle(name);
     },
     namespaceLabels: (name) =>
       input.namespaceLabels(name) ??

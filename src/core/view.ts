@@ -4,6 +4,7 @@
  * `MemoryClusterView`, the server passes the informer-backed view from `kube/cluster.ts`.
  */
 
+import type { LabelSelector } from "./selector.js";
 import type { UserInfo } from "./types.js";
 
 /** A Secret or ConfigMap as the decision needs it: name, namespace, labels and data. */
@@ -25,6 +26,48 @@ export interface ConfigMapObject {
   binaryData?: Record<string, string>;
   resourceVersion?: string;
 }
+
+/** A ClusterTrustBundle (`certificates.k8s.io`) as injection needs it: cluster-scoped, public. */
+export interface ClusterTrustBundleObject {
+  name: string;
+  labels?: Record<string, string>;
+  /** `spec.signerName`; absent for a bundle not linked to a signer. */
+  signerName?: string;
+  /** `spec.trustBundle`: PEM CERTIFICATE blocks (the apiserver holds it to 1 MiB). */
+  trustBundle: string;
+  resourceVersion?: string;
+}
+
+/**
+ * Which ClusterTrustBundles a Pod's `projected` volume selects, as its `clusterTrustBundle`
+ * source does: one by name, or every bundle of a signer whose labels match (kubelet joins and
+ * deduplicates them). `labelSelector` `{}` selects all bundles of the signer.
+ */
+export type ClusterTrustBundleSelection =
+  | { readonly name: string }
+  | { readonly signerName: string; readonly labelSelector: LabelSelector };
+
+/**
+ * A trust-manager Bundle (`trust.cert-manager.io/v1alpha1` Bundle, or its successor
+ * `trust-manager.io/v1alpha2` ClusterBundle) as far as it explains a missing CA ConfigMap:
+ * trust-manager writes a ConfigMap of the Bundle's name into every namespace its
+ * `namespaceSelector` selects.
+ */
+export interface TrustManagerBundle {
+  readonly kind: "Bundle" | "ClusterBundle";
+  readonly name: string;
+  /** `spec.target.namespaceSelector`: absent selects every namespace; "invalid" selects none. */
+  readonly namespaceSelector: LabelSelector | undefined | "invalid";
+  /** The ConfigMap keys it writes (`spec.target.configMap`); empty when it writes no ConfigMap. */
+  readonly configMapKeys: readonly string[];
+  /** Its `Synced` condition, if it has one: status and reason only (messages may name Secrets). */
+  readonly synced?: { readonly status: string; readonly reason: string | undefined };
+}
+
+/** Whether trust-manager's API is served and, if so, the Bundle of that name (if any). */
+export type TrustManagerAnswer =
+  | { readonly installed: false }
+  | { readonly installed: true; readonly bundle: TrustManagerBundle | undefined };
 
 /**
  * The outcome of a lookup. `unavailable` means the API could not answer (never "not found");
@@ -52,6 +95,18 @@ export interface ClusterView {
   getSecret(namespace: string, name: string): Promise<Lookup<SecretObject>>;
   /** A ConfigMap by namespace and name (the CA ConfigMaps are watched; others are fetched). */
   getConfigMap(namespace: string, name: string): Promise<Lookup<ConfigMapObject>>;
+  /**
+   * The ClusterTrustBundles a selection selects. By name: not found when it does not exist. By
+   * signer and labels: found, possibly empty (sorted by name).
+   */
+  getClusterTrustBundles(
+    selection: ClusterTrustBundleSelection,
+  ): Promise<Lookup<readonly ClusterTrustBundleObject[]>>;
+  /**
+   * trust-manager's Bundle (or ClusterBundle) of this name, asked only to explain a missing or
+   * incomplete CA ConfigMap; `installed: false` when neither API is served.
+   */
+  getTrustManagerBundle(name: string): Promise<Lookup<TrustManagerAnswer>>;
   /** A namespace's labels from the metadata-only cache; `undefined` when it is unknown. */
   namespaceLabels(name: string): Record<string, string> | undefined;
   /**

@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import type { AdmissionRequest, Decision } from "../core/types.js";
-import type { ClusterView, ConfigMapObject } from "../core/view.js";
-import { analyseBundle } from "../pki/bundle.js";
-import { configMapNameFor, planPodPatch, podOptIn } from "./pod.js";
+import type { ClusterView } from "../core/view.js";
+import { planPodPatch, podOptIn } from "./pod.js";
 import type { InjectionSettings } from "./settings.js";
+import { resolveCaBundle } from "./source.js";
 
 /** How injection behaves when it cannot be done completely. */
 export interface InjectionPolicy {
@@ -22,9 +21,10 @@ const MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror";
 
 /**
  * Decides a Pod CREATE: checks opt-in against the namespace labels (the webhook's selectors
- * are not trusted alone, so a broad registration cannot inject everywhere), reads the CA
- * ConfigMap through the view, validates its PEM with the same analysis as validation, and
- * returns the add-only patch of `planPodPatch`, or a denial that names what is missing.
+ * are not trusted alone, so a broad registration cannot inject everywhere), resolves the CA
+ * (the ConfigMap, or ClusterTrustBundles: source.ts) through the view, validates its PEM with
+ * the same analysis as validation, and returns the add-only patch of `planPodPatch`, or a
+ * denial that names what is missing.
  * shared/DESIGN.md "Injection".
  */
 export async function decideInjection(
@@ -56,71 +56,21 @@ export async function decideInjection(
     );
   }
 
-  const choice = configMapNameFor(pod, policy.settings);
-  if (!choice.ok) return fail(policy, 422, "Invalid", choice.message);
-  const key = policy.settings.customCa.configMapKey;
-  const where = `ConfigMap ${namespace}/${choice.name}`;
-  // No access question (ClusterView.mayGet) here: the CA ConfigMap is always in the Pod's own
-  // namespace, and whoever may create the Pod may mount any ConfigMap there anyway, so what
-  // the answer says about it (missing, its key, its certificates) tells them nothing new.
-  const lookup = await view.getConfigMap(namespace, choice.name);
-  if (!lookup.found) {
-    if (lookup.unavailable !== undefined) {
-      return fail(
-        policy,
-        500,
-        "InternalError",
-        `could not read the CA ${where}${lookup.timedOut ? " in time" : ""}: ${lookup.unavailable}`,
-      );
-    }
-    return fail(
-      policy,
-      422,
-      "Invalid",
-      `the CA ${where} does not exist; create it with key "${key}" (the Pod would not start without it)`,
-    );
-  }
-  const bytes = bundleBytes(lookup.object, key);
-  if (bytes === undefined) {
-    return fail(policy, 422, "Invalid", `the CA ${where} has no key "${key}"`);
-  }
-  const analysis = analyseBundle(bytes, { now, expiringWithinDays: policy.expiringWithinDays });
-  const findingWarnings = analysis.findings
-    .filter((f) => f.severity === "warning")
-    .map((f) => `${where} key "${key}": ${f.message}`);
-  if (!analysis.ok) {
-    const errors = analysis.findings.filter((f) => f.severity === "error").map((f) => f.message);
-    return fail(
-      policy,
-      422,
-      "Invalid",
-      `the CA ${where} key "${key}" is not a valid CA bundle: ${errors.join("; ")}`,
-    );
-  }
-
-  const sha256 = bundleDigest(bytes);
-  const plan = planPodPatch(pod, policy.settings, { configMapName: choice.name, sha256 });
+  const resolved = await resolveCaBundle(pod, namespace, policy, view, now);
+  if (!resolved.ok) return fail(policy, resolved.code, resolved.reason, resolved.message);
+  const sha256 = resolved.ref.sha256;
+  const plan = planPodPatch(pod, policy.settings, resolved.ref);
   if (plan.conflict !== undefined) return fail(policy, 422, "Invalid", plan.conflict);
   return {
     kind: "patch",
     operations: plan.operations,
-    warnings: [...plan.warnings, ...findingWarnings],
-    summary: `${plan.operations.length} operations, ${choice.name} sha256:${sha256.slice(0, 12)}`,
+    warnings: [...plan.warnings, ...resolved.warnings],
+    summary: `${plan.operations.length} operations, ${resolved.label} sha256:${sha256.slice(0, 12)}`,
   };
 }
 
-/** The CA bundle's bytes: the key's text as UTF-8, else its binaryData; undefined if absent. */
-export function bundleBytes(configMap: ConfigMapObject, key: string): Buffer | undefined {
-  const text = configMap.data?.[key];
-  if (text !== undefined) return Buffer.from(text, "utf8");
-  const binary = configMap.binaryData?.[key];
-  return binary === undefined ? undefined : Buffer.from(binary, "base64");
-}
-
-/** Hex SHA-256 of the bundle: what `ca-trust.dev/injected: sha256:<hex>` records. */
-export function bundleDigest(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
+/** The bundle's bytes and hash: moved to source.ts, exported here for existing callers. */
+export { bundleBytes, bundleDigest } from "./source.js";
 
 function allow(warnings: string[] = []): Decision {
   return { kind: "allow", warnings };

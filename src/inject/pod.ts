@@ -9,7 +9,9 @@
  * every lookup is a Set or a single scan, so the work is linear in the size of the Pod.
  */
 
+import { formatSelector } from "../core/selector.js";
 import type { AddOperation, KubeObject } from "../core/types.js";
+import type { ClusterTrustBundleSelection } from "../core/view.js";
 import { isDns1123Subdomain } from "./names.js";
 import { normalizeMountPath, pathsOverlap } from "./paths.js";
 import { pointer } from "./pointer.js";
@@ -24,12 +26,21 @@ import {
   TRUST_ENV_ANNOTATION,
 } from "./settings.js";
 
-/** The CA bundle being injected: its ConfigMap (in the Pod's namespace) and content hash. */
-export interface BundleRef {
-  readonly configMapName: string;
-  /** Lower-case hex SHA-256 of the CA bundle bytes, recorded in `ca-trust.dev/injected`. */
-  readonly sha256: string;
-}
+/**
+ * The CA bundle being injected: where the custom CA volume takes it from (a ConfigMap in the
+ * Pod's namespace, or ClusterTrustBundles through a `projected` volume) and its content hash.
+ */
+export type BundleRef =
+  | {
+      readonly configMapName: string;
+      /** Lower-case hex SHA-256 of the CA bundle bytes, recorded in `ca-trust.dev/injected`. */
+      readonly sha256: string;
+    }
+  | {
+      readonly clusterTrustBundle: ClusterTrustBundleSelection;
+      /** Lower-case hex SHA-256 of the selected bundles' content (inject/source.ts). */
+      readonly sha256: string;
+    };
 
 /**
  * The result of planning. `operations` is empty when the Pod already carries every piece (or
@@ -344,9 +355,9 @@ function appendAll(
   for (const item of items) operations.push(add(pointer(...path, "-"), item));
 }
 
-/** Our two volumes: the store `emptyDir` first, then the CA ConfigMap. */
+/** Our two volumes: the store `emptyDir` first, then the custom CA (ConfigMap or projected). */
 function ourVolumes(settings: InjectionSettings, bundle: BundleRef): OurVolume[] {
-  const { trustStore, customCa } = settings;
+  const { trustStore } = settings;
   return [
     {
       name: trustStore.volumeName,
@@ -354,24 +365,89 @@ function ourVolumes(settings: InjectionSettings, bundle: BundleRef): OurVolume[]
       isOurs: (volume) => isRecord(volume) && isRecord(volume.emptyDir),
       description: "an emptyDir",
     },
-    {
-      name: customCa.volumeName,
-      volume: {
-        name: customCa.volumeName,
-        configMap: {
-          name: bundle.configMapName,
-          items: [{ key: customCa.configMapKey, path: customCa.fileName }],
-        },
-      },
-      // Ours if it projects the same ConfigMap; `items` are not compared, so that a Pod
-      // injected with an older key setting is not denied on reinvocation.
-      isOurs: (volume) =>
-        isRecord(volume) &&
-        isRecord(volume.configMap) &&
-        volume.configMap.name === bundle.configMapName,
-      description: `ConfigMap "${bundle.configMapName}"`,
-    },
+    "configMapName" in bundle
+      ? configMapVolume(settings, bundle.configMapName)
+      : clusterTrustBundleVolume(settings, bundle.clusterTrustBundle),
   ];
+}
+
+function configMapVolume(settings: InjectionSettings, configMapName: string): OurVolume {
+  const { customCa } = settings;
+  return {
+    name: customCa.volumeName,
+    volume: {
+      name: customCa.volumeName,
+      configMap: {
+        name: configMapName,
+        items: [{ key: customCa.configMapKey, path: customCa.fileName }],
+      },
+    },
+    // Ours if it projects the same ConfigMap; `items` are not compared, so that a Pod
+    // injected with an older key setting is not denied on reinvocation.
+    isOurs: (volume) =>
+      isRecord(volume) && isRecord(volume.configMap) && volume.configMap.name === configMapName,
+    description: `ConfigMap "${configMapName}"`,
+  };
+}
+
+/**
+ * The custom CA as a `projected` volume with one `clusterTrustBundle` source: kubelet writes
+ * the selected bundles (joined, deduplicated) to `fileName`, and keeps it current. By signer,
+ * `labelSelector` is always set: kubelet reads an absent one as "match nothing".
+ */
+function clusterTrustBundleVolume(
+  settings: InjectionSettings,
+  selection: ClusterTrustBundleSelection,
+): OurVolume {
+  const { customCa } = settings;
+  const source: JsonObject =
+    "name" in selection
+      ? { name: selection.name, path: customCa.fileName }
+      : {
+          signerName: selection.signerName,
+          labelSelector: {
+            ...(selection.labelSelector.matchLabels
+              ? { matchLabels: { ...selection.labelSelector.matchLabels } }
+              : {}),
+            ...(selection.labelSelector.matchExpressions
+              ? {
+                  matchExpressions: selection.labelSelector.matchExpressions.map((term) => ({
+                    key: term.key,
+                    operator: term.operator,
+                    ...(term.values ? { values: [...term.values] } : {}),
+                  })),
+                }
+              : {}),
+          },
+          path: customCa.fileName,
+        };
+  const described =
+    "name" in selection
+      ? `ClusterTrustBundle "${selection.name}"`
+      : `ClusterTrustBundles of signer "${selection.signerName}"${
+          formatSelector(selection.labelSelector) === ""
+            ? ""
+            : ` (${formatSelector(selection.labelSelector)})`
+        }`;
+  return {
+    name: customCa.volumeName,
+    volume: { name: customCa.volumeName, projected: { sources: [{ clusterTrustBundle: source }] } },
+    // Ours if a projected source selects the same bundle(s) by name or signer; the label
+    // selector and path are not compared, so that a reinvocation after a settings change is
+    // not denied.
+    isOurs: (volume) =>
+      isRecord(volume) &&
+      isRecord(volume.projected) &&
+      Array.isArray(volume.projected.sources) &&
+      volume.projected.sources.some((entry) => {
+        const ctb = isRecord(entry) ? entry.clusterTrustBundle : undefined;
+        if (!isRecord(ctb)) return false;
+        return "name" in selection
+          ? ctb.name === selection.name
+          : ctb.signerName === selection.signerName;
+      }),
+    description: `a projected volume of ${described}`,
+  };
 }
 
 /** Where the store and the custom CA are mounted in every application container. */

@@ -5,6 +5,7 @@
  * should reject it at startup when `validateInjectionSettings` reports a problem.
  */
 
+import type { ClusterTrustBundleSelection } from "../core/view.js";
 import { isDns1123Label, isDns1123Subdomain, isEnvVarName } from "./names.js";
 import { joinPath, normalizeMountPath, pathsOverlap, TRUST_STORE_FILE_NAME } from "./paths.js";
 
@@ -82,8 +83,20 @@ export interface InitContainerSettings {
   readonly outputPath: string;
 }
 
+/**
+ * Where the custom CA comes from. `configmap`: the ConfigMap of `customCa` in the Pod's
+ * namespace (written by hand, or by trust-manager for every selected namespace).
+ * `clustertrustbundle`: cluster-scoped ClusterTrustBundles, mounted through a `projected`
+ * volume that kubelet fills; no per-namespace copy.
+ */
+export type CaSource =
+  | { readonly kind: "configmap" }
+  | { readonly kind: "clustertrustbundle"; readonly selection: ClusterTrustBundleSelection };
+
 /** Everything Pod injection adds. Deeply read-only; the defaults are frozen. */
 export interface InjectionSettings {
+  /** Absent: `{kind: "configmap"}`. */
+  readonly caSource?: CaSource;
   readonly trustStore: TrustStoreSettings;
   readonly customCa: CustomCaSettings;
   readonly initContainer: InitContainerSettings;
@@ -270,7 +283,47 @@ export function validateInjectionSettings(settings: InjectionSettings): string[]
     check(PROFILE_NAME.test(profile), `trustProfiles.${profile}`, "name must be lower-case");
     checkEnv(env, `trustProfiles.${profile}`, problems);
   }
+  if (settings.caSource?.kind === "clustertrustbundle") {
+    const selection = settings.caSource.selection;
+    if ("name" in selection) {
+      check(
+        isClusterTrustBundleName(selection.name),
+        "caSource.selection.name",
+        "must be a ClusterTrustBundle name",
+      );
+    } else {
+      check(
+        isSignerName(selection.signerName),
+        "caSource.selection.signerName",
+        "must be a signer name (DOMAIN/PATH)",
+      );
+    }
+  }
   return problems;
+}
+
+/**
+ * ClusterTrustBundle names: a DNS subdomain, or for a signer's bundle `DOMAIN:PATH:SUFFIX`
+ * (the apiserver checks the prefix against `spec.signerName`; colons are allowed for that).
+ */
+export function isClusterTrustBundleName(name: string): boolean {
+  return name.length <= 253 && name.split(":").every((part) => isDns1123Subdomain(part));
+}
+
+/**
+ * `DOMAIN/PATH`, as certificates.k8s.io validates signer names (`example.com/corp-roots`): a
+ * DNS subdomain, then one path segment (no `/` or `%`, not `.` or `..`).
+ */
+export function isSignerName(name: string): boolean {
+  const slash = name.indexOf("/");
+  if (slash <= 0 || name.length > 571) return false;
+  const path = name.slice(slash + 1);
+  return (
+    isDns1123Subdomain(name.slice(0, slash)) &&
+    /^[^/%\s]{1,316}$/.test(path) &&
+    path !== "." &&
+    path !== ".."
+  );
 }
 
 function checkEnv(env: readonly EnvVar[], field: string, problems: string[]): void {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import {
   AuthorizationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
@@ -15,19 +16,32 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import type { Config } from "../config.js";
-import type { UserInfo } from "../core/types.js";
+import type { KubeObject, UserInfo } from "../core/types.js";
 import type {
   Access,
+  ClusterTrustBundleObject,
+  ClusterTrustBundleSelection,
   ClusterView,
   ConfigMapObject,
   Lookup,
   ReadResource,
   SecretObject,
+  TrustManagerAnswer,
 } from "../core/view.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { LruCache } from "../pki/cache.js";
 import { AccessReviewer, type ReviewAccess } from "./access.js";
+import {
+  CERTIFICATES_GROUP,
+  CLUSTER_TRUST_BUNDLES,
+  CTB_API_NOT_SERVED,
+  clusterTrustBundleOf,
+  selectionKey,
+  selectorsFor,
+  selectsBundle,
+  TrustSourceReader,
+} from "./trust-sources.js";
 
 /**
  * Finds the cluster as kubectl does: an explicit path, then $KUBECONFIG, then the in-cluster
@@ -72,6 +86,13 @@ export interface KubeClusterViewOptions {
   caConfigMapKey: string;
   /** Watch Namespaces' labels (injection opt-in). */
   watchNamespaces: boolean;
+  /** The ClusterTrustBundles injected (source `clustertrustbundle`), watched; else none. */
+  clusterTrustBundles?: ClusterTrustBundleSelection | undefined;
+  /**
+   * Answer "which trust-manager Bundle should have written this CA ConfigMap?" (a GET by name,
+   * only when a Pod is about to be denied for a missing ConfigMap). Default true.
+   */
+  trustManager?: boolean;
   /** How long a fetched Secret (or unwatched ConfigMap) is reused. */
   lookupTtlMs: number;
   /** Most fetched objects kept. */
@@ -106,6 +127,10 @@ export function clusterViewOptions(
     caConfigMapName: config.injection.customCa.configMapName,
     caConfigMapKey: config.injection.customCa.configMapKey,
     watchNamespaces: true,
+    clusterTrustBundles:
+      config.injection.caSource?.kind === "clustertrustbundle"
+        ? config.injection.caSource.selection
+        : undefined,
     lookupTtlMs: config.lookupTtlMs,
     maxCachedLookups: 4096,
     accessReviewTtlMs: config.accessReviewTtlMs,
@@ -255,14 +280,21 @@ export class KubeClusterView implements ClusterView {
   }>;
   private readonly inflight = new Map<string, Promise<Lookup<SecretObject | ConfigMapObject>>>();
   private readonly access: AccessReviewer;
+  private readonly trust: TrustSourceReader;
+  /** The watched ClusterTrustBundles (created by `start`, once the served version is known). */
+  private clusterTrustBundles: Reflector<KubernetesObject> | undefined;
   /** Lookups made against the API (not served from a cache), for tests and metrics. */
   apiLookups = 0;
 
   constructor(
-    kc: KubeConfig,
+    private readonly kc: KubeConfig,
     private readonly options: KubeClusterViewOptions,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
+    this.trust = new TrustSourceReader(kc, options.lookupTtlMs, {
+      status: statusOf,
+      describe: describeError,
+    });
     const { logger } = options;
     const { namespace: flagNs, name: flagName } = options.flagConfigMap;
     this.flags = new Reflector<V1ConfigMap>(
@@ -335,7 +367,52 @@ export class KubeClusterView implements ClusterView {
 
   /** Starts every watch; resolves when each has listed once (or failed and is retrying). */
   async start(): Promise<void> {
+    if (this.options.clusterTrustBundles !== undefined && this.clusterTrustBundles === undefined) {
+      this.clusterTrustBundles = await this.watchClusterTrustBundles(
+        this.options.clusterTrustBundles,
+      );
+      this.reflectors.push(this.clusterTrustBundles);
+    }
     await Promise.all(this.reflectors.map((r) => r.start()));
+  }
+
+  /**
+   * The watch of the injected ClusterTrustBundles, on the served version (v1beta1 from 1.33,
+   * v1alpha1 before; v1beta1 when discovery fails, so readiness names the failure), selected
+   * exactly as the Pods' projected volumes select them.
+   */
+  private async watchClusterTrustBundles(
+    selection: ClusterTrustBundleSelection,
+  ): Promise<Reflector<KubernetesObject>> {
+    const version =
+      (await this.trust.clusterTrustBundleVersion().catch(() => undefined)) ?? "v1beta1";
+    const custom = this.kc.makeApiClient(CustomObjectsApi);
+    const resource = { group: CERTIFICATES_GROUP, version, plural: CLUSTER_TRUST_BUNDLES };
+    const apiVersion = `${CERTIFICATES_GROUP}/${version}`;
+    return new Reflector<KubernetesObject>(
+      "cluster-trust-bundles",
+      this.kc,
+      `/apis/${CERTIFICATES_GROUP}/${version}/${CLUSTER_TRUST_BUNDLES}`,
+      async (s) => {
+        const list = (await custom.listClusterCustomObject({ ...resource, ...s })) as {
+          items?: KubernetesObject[];
+          metadata?: KubernetesListObject<KubernetesObject>["metadata"];
+        };
+        return { apiVersion, kind: "ClusterTrustBundleList", ...list, items: list.items ?? [] };
+      },
+      selectorsFor(selection),
+      this.options.logger,
+      // What injection reads: identity, signer and the PEM (at most 1 MiB each, by the API).
+      (object) => {
+        const spec = (object as KubeObject).spec as Record<string, unknown> | undefined;
+        return {
+          apiVersion,
+          kind: "ClusterTrustBundle",
+          metadata: identity(object.metadata),
+          spec: { signerName: spec?.signerName, trustBundle: spec?.trustBundle },
+        } as KubernetesObject;
+      },
+    );
   }
 
   async stop(): Promise<void> {
@@ -346,9 +423,13 @@ export class KubeClusterView implements ClusterView {
   health(): { ok: boolean; reason?: string } {
     const waiting = this.reflectors.filter((r) => !r.synced);
     if (waiting.length === 0) return { ok: true };
+    const why = (r: Reflector<KubernetesObject>) =>
+      r === this.clusterTrustBundles && r.lastError === "HTTP 404"
+        ? `HTTP 404: ${CTB_API_NOT_SERVED}`
+        : (r.lastError ?? "syncing");
     return {
       ok: false,
-      reason: `caches not synced: ${waiting.map((r) => `${r.name} (${r.lastError ?? "syncing"})`).join(", ")}`,
+      reason: `caches not synced: ${waiting.map((r) => `${r.name} (${why(r)})`).join(", ")}`,
     };
   }
 
@@ -369,6 +450,39 @@ export class KubeClusterView implements ClusterView {
   namespaceLabels(name: string): Record<string, string> | undefined {
     const ns = this.namespaces?.watch.get(name);
     return ns === undefined ? undefined : (ns.metadata?.labels ?? {});
+  }
+
+  /**
+   * The watched ClusterTrustBundles when `selection` is the watched one and the cache has
+   * them; otherwise (another selection, or a miss the watch may not have seen yet) a live
+   * read, so that nobody is denied on a lagging cache.
+   */
+  async getClusterTrustBundles(
+    selection: ClusterTrustBundleSelection,
+  ): Promise<Lookup<readonly ClusterTrustBundleObject[]>> {
+    const watched = this.options.clusterTrustBundles;
+    const cache = this.clusterTrustBundles;
+    if (
+      cache?.synced &&
+      watched !== undefined &&
+      selectionKey(watched) === selectionKey(selection)
+    ) {
+      const bundles = cache.watch
+        .list()
+        .map((o) => clusterTrustBundleOf(o as KubeObject))
+        .filter(
+          (b): b is ClusterTrustBundleObject => b !== undefined && selectsBundle(selection, b),
+        )
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+      if (bundles.length > 0) return { found: true, object: bundles };
+    }
+    return this.trust.getClusterTrustBundles(selection);
+  }
+
+  /** trust-manager's Bundle of this name (discovery and GET, on the denial path only). */
+  async getTrustManagerBundle(name: string): Promise<Lookup<TrustManagerAnswer>> {
+    if (this.options.trustManager === false) return { found: true, object: { installed: false } };
+    return this.trust.getTrustManagerBundle(name);
   }
 
   /** A SubjectAccessReview for the request's user, cached briefly and coalesced. */

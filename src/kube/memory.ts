@@ -1,11 +1,16 @@
+import { matchesSelector } from "../core/selector.js";
 import type { UserInfo } from "../core/types.js";
 import type {
   Access,
+  ClusterTrustBundleObject,
+  ClusterTrustBundleSelection,
   ClusterView,
   ConfigMapObject,
   Lookup,
   ReadResource,
   SecretObject,
+  TrustManagerAnswer,
+  TrustManagerBundle,
 } from "../core/view.js";
 
 /** Where the feature flags live: one ConfigMap whose string values are "true" / "false". */
@@ -34,6 +39,9 @@ export class MemoryClusterView implements ClusterView {
   private readonly secrets = new Map<string, SecretObject>();
   private readonly configMaps = new Map<string, ConfigMapObject>();
   private readonly namespaces = new Map<string, Record<string, string>>();
+  private readonly clusterTrustBundles = new Map<string, ClusterTrustBundleObject>();
+  /** Undefined: trust-manager's API is not served. */
+  private trustManager: Map<string, TrustManagerBundle> | undefined;
   /** Undefined: everyone may get everything (the offline commands read as the user). */
   private grants: AccessGrant[] | undefined;
   private accessFailure: string | undefined;
@@ -67,6 +75,28 @@ export class MemoryClusterView implements ClusterView {
     return this;
   }
 
+  addClusterTrustBundle(bundle: ClusterTrustBundleObject): this {
+    this.clusterTrustBundles.set(bundle.name, bundle);
+    return this;
+  }
+
+  deleteClusterTrustBundle(name: string): this {
+    this.clusterTrustBundles.delete(name);
+    return this;
+  }
+
+  /** trust-manager's API is served from now on (with no Bundle until one is added). */
+  installTrustManager(): this {
+    this.trustManager ??= new Map();
+    return this;
+  }
+
+  /** Adds a trust-manager Bundle (and serves its API). */
+  addTrustManagerBundle(bundle: TrustManagerBundle): this {
+    this.installTrustManager().trustManager?.set(bundle.name, bundle);
+    return this;
+  }
+
   deleteSecret(namespace: string, name: string): this {
     this.secrets.delete(key(namespace, name));
     return this;
@@ -83,6 +113,28 @@ export class MemoryClusterView implements ClusterView {
 
   async getConfigMap(namespace: string, name: string): Promise<Lookup<ConfigMapObject>> {
     return lookup(this.configMaps.get(key(namespace, name)));
+  }
+
+  async getClusterTrustBundles(
+    selection: ClusterTrustBundleSelection,
+  ): Promise<Lookup<readonly ClusterTrustBundleObject[]>> {
+    if ("name" in selection) {
+      const bundle = this.clusterTrustBundles.get(selection.name);
+      return bundle === undefined ? { found: false } : { found: true, object: [bundle] };
+    }
+    const selected = [...this.clusterTrustBundles.values()]
+      .filter(
+        (b) =>
+          b.signerName === selection.signerName &&
+          matchesSelector(selection.labelSelector, b.labels ?? {}),
+      )
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    return { found: true, object: selected };
+  }
+
+  async getTrustManagerBundle(name: string): Promise<Lookup<TrustManagerAnswer>> {
+    if (this.trustManager === undefined) return { found: true, object: { installed: false } };
+    return { found: true, object: { installed: true, bundle: this.trustManager.get(name) } };
   }
 
   namespaceLabels(name: string): Record<string, string> | undefined {

@@ -293,6 +293,49 @@ describe("kustomize components: mutual TLS and namespace-scoped Secret reads", (
   });
 });
 
+describe("kustomize components: CA distribution (trust-manager Bundle, ClusterTrustBundle)", () => {
+  it("components/cluster-trust-bundle passes the source arguments and grants get/list/watch of that bundle only; the apiserver accepts it", async () => {
+    const yaml = await kustomizeWith(["."], ["components/cluster-trust-bundle"]);
+    const rendered = objects(yaml);
+    const args = (find(rendered, "Deployment") as { spec: { template: { spec: PodSpec } } }).spec
+      .template.spec.containers[0]?.args;
+    expect(args).toEqual(
+      expect.arrayContaining([
+        "--inject-source=clustertrustbundle",
+        "--inject-cluster-trust-bundle=corp-roots",
+      ]),
+    );
+    const clusterRole = rendered.find(
+      (o) => o.kind === "ClusterRole" && (o.metadata as { name: string }).name === NAME,
+    ) as unknown as { rules: Record<string, unknown>[] };
+    expect(clusterRole.rules).toContainEqual({
+      apiGroups: ["certificates.k8s.io"],
+      resources: ["clustertrustbundles"],
+      resourceNames: ["corp-roots"],
+      verbs: ["get", "list", "watch"],
+    });
+    const applied = await serverDryRun(yaml);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+
+  it("components/trust-manager-bundle adds one Bundle named like the CA ConfigMap, writing its key into opted-in namespaces", async () => {
+    const rendered = objects(await kustomizeWith(["."], ["components/trust-manager-bundle"]));
+    const bundles = rendered.filter((o) => o.kind === "Bundle");
+    expect(bundles).toHaveLength(1);
+    expect(bundles[0]).toMatchObject({
+      apiVersion: "trust.cert-manager.io/v1alpha1",
+      metadata: { name: "ca-trust-bundle" },
+      spec: {
+        target: {
+          configMap: { key: "ca-bundle.crt" },
+          namespaceSelector: { matchLabels: { "ca-trust.dev/inject": "enabled" } },
+        },
+      },
+    });
+  });
+});
+
 describe("RBAC: the shipped ClusterRole and Roles, impersonating the ServiceAccount", () => {
   let rbacYaml: string;
   beforeAll(async () => {
@@ -1514,6 +1557,76 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
     const policy = find(rendered, "NetworkPolicy") as { spec: { ingress: { from?: object[] }[] } };
     expect(policy.spec.ingress[0]?.from).toBeUndefined();
   });
+
+  it("trustManager.bundle renders the kustomize component's Bundle, named after injection.configMap", async () => {
+    const [withDefaults, renamed] = await Promise.all([
+      helmTemplate({ trustManager: { bundle: { enabled: true } } }),
+      helmTemplate({
+        trustManager: { bundle: { enabled: true, sources: [{ inLine: caPem }] } },
+        injection: { configMap: "corp-ca", configMapKey: "ca.pem" },
+      }),
+    ]);
+    const component = objects(await kustomizeWith(["."], ["components/trust-manager-bundle"])).find(
+      (o) => o.kind === "Bundle",
+    ) as unknown as { spec: unknown };
+    expect((find(withDefaults, "Bundle") as unknown as { spec: unknown }).spec).toEqual(
+      component.spec,
+    );
+    expect(find(renamed, "Bundle")).toMatchObject({
+      metadata: { name: "corp-ca" },
+      spec: { sources: [{ inLine: caPem }], target: { configMap: { key: "ca.pem" } } },
+    });
+    expect((await helmTemplate({})).some((o) => o.kind === "Bundle")).toBe(false);
+  });
+
+  it.each([
+    {
+      source: { name: "corp-roots" },
+      selection: { name: "corp-roots" },
+      rule: { resourceNames: ["corp-roots"] },
+    },
+    {
+      source: { signerName: "example.com/corp-roots", labelSelector: "audience=internal" },
+      selection: {
+        signerName: "example.com/corp-roots",
+        labelSelector: { matchLabels: { audience: "internal" } },
+      },
+      rule: {},
+    },
+  ])(
+    "injection.source clustertrustbundle $source: the server loads it, RBAC grants exactly that",
+    async ({ source, selection, rule }) => {
+      const rendered = await helmTemplate({
+        certificate: { mode: "self-managed" },
+        injection: { source: "clustertrustbundle", clusterTrustBundle: source },
+      });
+      const configMap = find(rendered, "ConfigMap") as { data: { "config.yaml": string } };
+      const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-config-"));
+      try {
+        const file = join(dir, "config.yaml");
+        writeFileSync(file, configMap.data["config.yaml"]);
+        const config = loadServeConfig(
+          ["--config", file, "--tls-cert-file", "unused", "--tls-key-file", "unused"],
+          {},
+        );
+        expect(config.injection.caSource).toEqual({ kind: "clustertrustbundle", selection });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const clusterRole = rendered.find(
+        (o) => o.kind === "ClusterRole" && (o.metadata as { name: string }).name === NAME,
+      ) as unknown as { rules: Record<string, unknown>[] };
+      expect(clusterRole.rules).toContainEqual({
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["clustertrustbundles"],
+        ...rule,
+        verbs: ["get", "list", "watch"],
+      });
+      const applied = await serverDryRun(toYaml(...rendered));
+      expect(applied.stderr).toBe("");
+      expect(applied.code).toBe(0);
+    },
+  );
 
   it("values.schema.json refuses an unknown certificate mode", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-values-"));

@@ -20,6 +20,8 @@ function hungView(): ClusterView {
   return {
     getSecret: () => new Promise(() => undefined),
     getConfigMap: () => new Promise(() => undefined),
+    getClusterTrustBundles: (s) => base.getClusterTrustBundles(s),
+    getTrustManagerBundle: (n) => base.getTrustManagerBundle(n),
     namespaceLabels: (n) => base.namespaceLabels(n),
     featureFlag: (f) => base.featureFlag(f),
     // Access answers at once: the hung Secret read is what the deadline must cut short.

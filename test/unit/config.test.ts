@@ -133,3 +133,101 @@ describe("value parsers", () => {
     expect(envName("tlsCertFile")).toBe("CA_TRUST_WEBHOOK_TLS_CERT_FILE");
   });
 });
+
+describe("the injection source options", () => {
+  it("defaults to the ConfigMap source (no caSource in the settings)", () => {
+    expect(loadServeConfig(TLS, {}).injection.caSource).toBeUndefined();
+  });
+
+  it.each([
+    [
+      "a ClusterTrustBundle by name (flag)",
+      ["--inject-source", "clustertrustbundle", "--inject-cluster-trust-bundle", "corp-roots"],
+      {},
+      { kind: "clustertrustbundle", selection: { name: "corp-roots" } },
+    ],
+    [
+      "a signer's bundles with labels (environment)",
+      [],
+      {
+        CA_TRUST_WEBHOOK_INJECTION_SOURCE: "clustertrustbundle",
+        CA_TRUST_WEBHOOK_INJECTION_CLUSTER_TRUST_BUNDLE_SIGNER_NAME: "example.com/corp-roots",
+        CA_TRUST_WEBHOOK_INJECTION_CLUSTER_TRUST_BUNDLE_LABEL_SELECTOR:
+          "audience=internal,!retired",
+      },
+      {
+        kind: "clustertrustbundle",
+        selection: {
+          signerName: "example.com/corp-roots",
+          labelSelector: {
+            matchLabels: { audience: "internal" },
+            matchExpressions: [{ key: "retired", operator: "DoesNotExist" }],
+          },
+        },
+      },
+    ],
+    [
+      "a signer's bundles, all of them (file)",
+      () => [
+        "--config",
+        configFile(
+          "injection:\n  source: clustertrustbundle\n  clusterTrustBundle:\n    signerName: example.com/corp-roots\n",
+        ),
+      ],
+      {},
+      {
+        kind: "clustertrustbundle",
+        selection: { signerName: "example.com/corp-roots", labelSelector: {} },
+      },
+    ],
+  ] as const)("%s", (_name, args, env, expected) => {
+    const argv = typeof args === "function" ? args() : args;
+    expect(loadServeConfig([...TLS, ...argv], env).injection.caSource).toEqual(expected);
+  });
+
+  it.each([
+    [
+      ["--inject-source", "clustertrustbundle"],
+      "--inject-source clustertrustbundle: needs exactly one of --inject-cluster-trust-bundle NAME or --inject-cluster-trust-bundle-signer SIGNER",
+    ],
+    [
+      [
+        "--inject-source=clustertrustbundle",
+        "--inject-cluster-trust-bundle=a",
+        "--inject-cluster-trust-bundle-signer=example.com/a",
+      ],
+      "needs exactly one of",
+    ],
+    [
+      ["--inject-cluster-trust-bundle", "corp-roots"],
+      "--inject-cluster-trust-bundle: only used with --inject-source clustertrustbundle",
+    ],
+    [
+      ["--inject-source=clustertrustbundle", "--inject-cluster-trust-bundle=Corp_Roots"],
+      "--inject-cluster-trust-bundle: invalid value",
+    ],
+    [
+      ["--inject-source=clustertrustbundle", "--inject-cluster-trust-bundle-signer=corp-roots"],
+      "--inject-cluster-trust-bundle-signer: invalid value",
+    ],
+    [
+      [
+        "--inject-source=clustertrustbundle",
+        "--inject-cluster-trust-bundle-signer=example.com/a",
+        "--inject-cluster-trust-bundle-selector=a in (b",
+      ],
+      "--inject-cluster-trust-bundle-selector: invalid value",
+    ],
+    [
+      [
+        "--inject-source=clustertrustbundle",
+        "--inject-cluster-trust-bundle=a",
+        "--inject-cluster-trust-bundle-selector=x=y",
+      ],
+      "--inject-cluster-trust-bundle-selector: only used with --inject-cluster-trust-bundle-signer",
+    ],
+  ])("rejects %j", (args, message) => {
+    expect(() => loadServeConfig([...TLS, ...args], {})).toThrow(ConfigError);
+    expect(() => loadServeConfig([...TLS, ...args], {})).toThrow(message);
+  });
+});

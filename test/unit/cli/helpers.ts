@@ -14,7 +14,9 @@ import {
   type KubeReader,
   type Page,
   type PageRequest,
+  type Selectors,
 } from "../../../src/cli/kube.js";
+import { matchesSelector, parseSelector } from "../../../src/core/selector.js";
 import type { KubeObject } from "../../../src/core/types.js";
 
 /** A command's outcome. */
@@ -146,7 +148,11 @@ export class FakeCluster implements KubeReader {
     return served.length === 0 ? undefined : served;
   }
 
-  async listCustom(resource: CustomResource, page: PageRequest): Promise<Page | undefined> {
+  async listCustom(
+    resource: CustomResource,
+    page: PageRequest,
+    selectors: Selectors = {},
+  ): Promise<Page | undefined> {
     this.calls.push(`listCustom ${resource.plural}.${resource.group} ${page.continue ?? ""}`);
     this.check(`listCustom:${resource.plural}`);
     const served = this.resources.find(
@@ -154,13 +160,37 @@ export class FakeCluster implements KubeReader {
         r.group === resource.group && r.version === resource.version && r.name === resource.plural,
     );
     if (served === undefined) return undefined;
+    const labels =
+      selectors.labelSelector === undefined ? undefined : parseSelector(selectors.labelSelector);
+    const field = /^([a-zA-Z.]+)=(.*)$/.exec(selectors.fieldSelector ?? "");
     const items = this.objects.filter(
       (o) =>
         o.apiVersion === `${resource.group}/${resource.version}` &&
         o.kind === served.kind &&
-        (resource.namespace === undefined || o.metadata?.namespace === resource.namespace),
+        (resource.namespace === undefined || o.metadata?.namespace === resource.namespace) &&
+        (labels === undefined || matchesSelector(labels, o.metadata?.labels ?? {})) &&
+        (field === null || fieldOf(o, field[1] as string) === field[2]),
     );
     return this.page(items, page);
+  }
+
+  async getClusterCustom(
+    resource: { group: string; version: string; plural: string },
+    name: string,
+  ): Promise<KubeObject | undefined> {
+    this.calls.push(`getClusterCustom ${resource.plural}.${resource.group} ${name}`);
+    this.check(`getClusterCustom:${resource.plural}`);
+    const served = this.resources.find(
+      (r) =>
+        r.group === resource.group && r.version === resource.version && r.name === resource.plural,
+    );
+    if (served === undefined) return undefined;
+    return this.objects.find(
+      (o) =>
+        o.apiVersion === `${resource.group}/${resource.version}` &&
+        o.kind === served.kind &&
+        o.metadata?.name === name,
+    );
   }
 
   async listSecrets(
@@ -228,4 +258,16 @@ export class FakeCluster implements KubeReader {
     const found = this.find(kind, namespace, name);
     return found?.apiVersion === apiVersion ? found : undefined;
   }
+}
+
+/** A field of an object by its dotted path (`metadata.name`, `spec.signerName`), for selectors. */
+function fieldOf(object: KubeObject, path: string): unknown {
+  let value: unknown = object;
+  for (const part of path.split(".")) {
+    value =
+      value !== null && typeof value === "object"
+        ? (value as Record<string, unknown>)[part]
+        : undefined;
+  }
+  return value;
 }

@@ -149,6 +149,7 @@ describe("ca-trust-webhook scan", () => {
         command: "kubectl rollout restart deployment/web -n apps",
         note: null,
         configMap: "apps/ca-trust-bundle",
+        source: "ConfigMap apps/ca-trust-bundle",
         injected: [hash(OTHER_PEM)],
         current: hash(CA_PEM),
       },

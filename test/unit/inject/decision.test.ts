@@ -210,6 +210,8 @@ const cases: [
       return {
         getSecret: (ns, n) => base.getSecret(ns, n),
         getConfigMap: async () => ({ found: false, unavailable: "connection refused" }),
+        getClusterTrustBundles: (s) => base.getClusterTrustBundles(s),
+        getTrustManagerBundle: (n) => base.getTrustManagerBundle(n),
         namespaceLabels: (n) => base.namespaceLabels(n),
         featureFlag: () => false,
         mayGet: (user, resource, ns, n) => base.mayGet(user, resource, ns, n),

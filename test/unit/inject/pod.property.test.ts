@@ -363,3 +363,52 @@ describe("planPodPatch over generated Pods", () => {
     for (const count of Object.values(seen)) expect(count).toBeGreaterThan(0);
   });
 });
+
+describe("planPodPatch with the projected ClusterTrustBundle source (property)", () => {
+  const SELECTIONS = [
+    { name: "corp-roots" },
+    { signerName: "example.com/corp-roots", labelSelector: {} },
+    {
+      signerName: "example.com/corp-roots",
+      labelSelector: { matchLabels: { "trust.example.com/audience": "internal" } },
+    },
+  ] as const;
+
+  it("adds the projected volume (never a ConfigMap one), applies, and planning again adds nothing", () => {
+    let patched = 0;
+    fc.assert(
+      fc.property(podArb, fc.constantFrom(...SELECTIONS), (pod, clusterTrustBundle) => {
+        const ref = { clusterTrustBundle, sha256: BUNDLE.sha256 };
+        const plan = planPodPatch(pod as unknown as KubeObject, SETTINGS, ref);
+        // A CA volume of our name that is not this projected source (the generator makes
+        // ConfigMap or emptyDir ones) is a conflict; so is any clash of the ConfigMap source.
+        const customVolume = (pod.spec.volumes ?? []).some((v) => v.name === CUSTOM);
+        if (customVolume || hasReservedNameClash(pod)) {
+          expect(plan.conflict).toBeDefined();
+          expect(plan.operations).toEqual([]);
+          return;
+        }
+        expect(plan.conflict).toBeUndefined();
+        patched++;
+        const result = jsonpatch.applyPatch(structuredClone(pod), plan.operations, true, false)
+          .newDocument as Pod;
+        const volume = (result.spec.volumes ?? []).find((v) => v.name === CUSTOM);
+        expect(volume?.configMap).toBeUndefined();
+        const projected = volume?.projected as { sources: unknown[] } | undefined;
+        const sources = projected?.sources;
+        expect(sources).toEqual([
+          {
+            clusterTrustBundle: {
+              ...clusterTrustBundle,
+              path: SETTINGS.customCa.fileName,
+            },
+          },
+        ]);
+        const again = planPodPatch(result as unknown as KubeObject, SETTINGS, ref);
+        expect(again).toEqual({ operations: [], warnings: plan.warnings });
+      }),
+      { numRuns: 200 },
+    );
+    expect(patched).toBeGreaterThan(0);
+  });
+});

@@ -82,6 +82,8 @@ function counting(view: ClusterView): { view: ClusterView; reads: string[] } {
         return view.getSecret(ns, name);
       },
       getConfigMap: (ns, name) => view.getConfigMap(ns, name),
+      getClusterTrustBundles: (s) => view.getClusterTrustBundles(s),
+      getTrustManagerBundle: (name) => view.getTrustManagerBundle(name),
       namespaceLabels: (name) => view.namespaceLabels(name),
       featureFlag: (name) => view.featureFlag(name),
       mayGet: (user, resource, ns, name) => view.mayGet(user, resource, ns, name),

@@ -657,6 +657,8 @@ function unavailableView(): ClusterView {
   return {
     getSecret: async () => ({ found: false, unavailable: "apiserver unreachable" }),
     getConfigMap: (ns, name) => base.getConfigMap(ns, name),
+    getClusterTrustBundles: (s) => base.getClusterTrustBundles(s),
+    getTrustManagerBundle: (n) => base.getTrustManagerBundle(n),
     namespaceLabels: (n) => base.namespaceLabels(n),
     featureFlag: (f) => base.featureFlag(f),
     mayGet: (user, resource, ns, n) => base.mayGet(user, resource, ns, n),
