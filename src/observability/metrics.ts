@@ -18,6 +18,14 @@ export interface Metrics {
   readonly certificateReloads: Counter<"result">;
   /** Objects held per cache (watched objects and fetched lookups); filled at scrape time. */
   readonly cacheObjects: Gauge<"cache">;
+  /** Webhook connections open now. */
+  readonly openConnections: Gauge;
+  /** Connections the server closed itself, by reason (limit|evicted|idle). */
+  readonly connectionsClosed: Counter<"reason">;
+  /** Estimated bytes held by the requests in flight (the --max-request-memory-mib budget). */
+  readonly requestMemoryBytes: Gauge;
+  /** Log lines left out by the rate limit (--log-rate-limit), by reason. */
+  readonly logLinesSuppressed: Counter<"reason">;
 }
 
 /**
@@ -76,6 +84,28 @@ export function createMetrics(
       collect() {
         for (const [cache, count] of Object.entries(cacheSizes())) this.set({ cache }, count);
       },
+    }),
+    openConnections: new Gauge({
+      name: "ca_trust_webhook_open_connections",
+      help: "Webhook (HTTPS) connections open now",
+      registers: [registry],
+    }),
+    connectionsClosed: new Counter({
+      name: "ca_trust_webhook_connections_closed_total",
+      help: "Connections closed by the server: limit (refused at --max-connections), evicted (made room), idle (no request within --first-request-timeout)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    requestMemoryBytes: new Gauge({
+      name: "ca_trust_webhook_request_memory_bytes",
+      help: "Estimated memory held by the requests being read or decided (--max-request-memory-mib)",
+      registers: [registry],
+    }),
+    logLinesSuppressed: new Counter({
+      name: "ca_trust_webhook_log_lines_suppressed_total",
+      help: "Log lines left out by --log-rate-limit, by reason",
+      labelNames: ["reason"],
+      registers: [registry],
     }),
   };
 }
