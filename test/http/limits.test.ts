@@ -57,7 +57,8 @@ describe("keys that could pollute a prototype", () => {
     );
     expect(res.statusCode).toBe(200);
     expect(res.json().response).toEqual({ uid: "p-1", allowed: true });
-    const status = (seen?.object as { status: Record<string, unknown> }).status;
+    const status =
+      (seen?.object as unknown as { status: Record<string, unknown> } | undefined)?.status ?? {};
     expect(Object.hasOwn(status, "__proto__")).toBe(false);
     expect(status.phase).toBe("Ready");
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -77,7 +78,8 @@ describe("keys that could pollute a prototype", () => {
       ),
     );
     expect(res.statusCode).toBe(200);
-    const spec = (seen?.object as { spec: Record<string, unknown> }).spec;
+    const spec =
+      (seen?.object as unknown as { spec: Record<string, unknown> } | undefined)?.spec ?? {};
     expect(Object.hasOwn(spec, "constructor")).toBe(false);
     expect(spec.size).toBe(1);
   });
@@ -174,7 +176,13 @@ describe("the request memory budget", () => {
     const waiting: (() => void)[] = [];
     const decide: Decide = () =>
       new Promise((resolve) => waiting.push(() => resolve({ kind: "allow", warnings: [] })));
-    return { decide, open: () => waiting.splice(0).forEach((go) => go()), waiting };
+    return {
+      decide,
+      open: () => {
+        for (const go of waiting.splice(0)) go();
+      },
+      waiting,
+    };
   }
   // About 1 MiB: "large" (over 64 KiB); decoding it is estimated at ~3 MiB.
   const large = (uid: string) =>
