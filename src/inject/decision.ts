@@ -17,6 +17,23 @@ export interface InjectionPolicy {
   readonly expiringWithinDays: number;
 }
 
+/**
+ * The largest JSON patch the webhook sends. A patch grows with the containers (their mounts
+ * and env: about 430 bytes each); a Pod of 12,000 containers would get a 5.2 MiB patch that
+ * the apiserver must decode, apply and store, from a request a tenant can make. 512 KiB is
+ * about 1,200 containers. Over it, the Pod is denied with the size, or admitted uninjected
+ * with a warning under `--inject-on-failure skip-and-warn`.
+ */
+export const MAX_PATCH_BYTES = 512 * 1024;
+/**
+ * No injected container adds less than this to the patch (its smallest share is one `add` of
+ * an env entry or a mount): with more containers than MAX_PATCH_BYTES / this, the patch is not
+ * even planned.
+ */
+const MIN_PATCH_BYTES_PER_CONTAINER = 100;
+/** Patches with at most this many operations are far below the limit; larger ones are measured. */
+const MEASURE_PATCH_FROM_OPERATIONS = 64;
+
 /** Pods created by the kubelet from static manifests; the apiserver stores them as-is. */
 const MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror";
 
@@ -95,9 +112,24 @@ export async function decideInjection(
     );
   }
 
+  const spec = (pod.spec ?? {}) as { containers?: unknown; initContainers?: unknown };
+  const containers = listLength(spec.containers) + listLength(spec.initContainers);
+  if (containers * MIN_PATCH_BYTES_PER_CONTAINER > MAX_PATCH_BYTES) {
+    return fail(
+      policy,
+      422,
+      "Invalid",
+      patchTooLarge(`at least ${kib(containers * MIN_PATCH_BYTES_PER_CONTAINER)}`, containers),
+    );
+  }
   const sha256 = bundleDigest(bytes);
   const plan = planPodPatch(pod, policy.settings, { configMapName: choice.name, sha256 });
   if (plan.conflict !== undefined) return fail(policy, 422, "Invalid", plan.conflict);
+  if (plan.operations.length > MEASURE_PATCH_FROM_OPERATIONS) {
+    const size = Buffer.byteLength(JSON.stringify(plan.operations));
+    if (size > MAX_PATCH_BYTES)
+      return fail(policy, 422, "Invalid", patchTooLarge(kib(size), containers));
+  }
   return {
     kind: "patch",
     operations: plan.operations,
@@ -117,6 +149,18 @@ export function bundleBytes(configMap: ConfigMapObject, key: string): Buffer | u
 /** Hex SHA-256 of the bundle: what `ca-trust.dev/injected: sha256:<hex>` records. */
 export function bundleDigest(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+function listLength(value: unknown): number {
+  return Array.isArray(value) ? value.length : 0;
+}
+
+function kib(bytes: number): string {
+  return `${Math.ceil(bytes / 1024).toLocaleString("en-US")} KiB`;
+}
+
+function patchTooLarge(size: string, containers: number): string {
+  return `the CA injection patch for this Pod (${containers.toLocaleString("en-US")} containers) would be ${size}; the webhook sends at most ${kib(MAX_PATCH_BYTES)}`;
 }
 
 function allow(warnings: string[] = []): Decision {
