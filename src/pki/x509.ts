@@ -182,7 +182,7 @@ function equalBytes(b: Uint8Array, tlv: Tlv, expected: Uint8Array): boolean {
 function commonName(subject: string): string | undefined {
   for (const line of subject.split("\n")) {
     for (const attribute of splitUnescaped(line, " + ")) {
-      if (attribute.startsWith("CN=")) return unescape(attribute.slice(3));
+      if (attribute.startsWith("CN=")) return unescapeRfc2253(attribute.slice(3));
     }
   }
   return undefined;
@@ -203,7 +203,7 @@ function splitUnescaped(text: string, separator: string): string[] {
   return parts;
 }
 
-function unescape(value: string): string {
+function unescapeRfc2253(value: string): string {
   return value.replace(/\\([0-9A-Fa-f]{2}|.)/g, (_m, escaped: string) =>
     escaped.length === 2 ? String.fromCharCode(Number.parseInt(escaped, 16)) : escaped,
   );
