@@ -274,8 +274,9 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
         "request rejected",
       );
     }
-    // A refused large body is not read: close the connection rather than drain it.
-    if (status === 429 || status === 413) reply.header("connection", "close");
+    // A body refused before it is read (413, 429) is drained and discarded by Node after the
+    // answer, which costs no memory; closing instead would make the kernel reset the socket
+    // over the unread bytes, and the client could lose the answer with it.
     const field = (error as FastifyError & { field?: string }).field;
     void reply
       .code(status)
