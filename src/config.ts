@@ -243,7 +243,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "maxConnections",
     flag: "max-connections",
     kind: { type: "integer", min: 1, max: 100000 },
-    default: "1000",
+    default: "500",
     help: "open webhook connections; at the limit the oldest one that has sent no request is closed, else the new one is refused",
   },
   {

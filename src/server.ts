@@ -51,7 +51,7 @@ export interface ServerLimits {
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxJsonValues: 200_000,
   maxRequestMemoryBytes: 64 * 1024 * 1024,
-  maxConnections: 1_000,
+  maxConnections: 500,
   tlsHandshakeTimeoutMs: 5_000,
   firstRequestTimeoutMs: 10_000,
   logRateLimit: 50,
