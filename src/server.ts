@@ -1,4 +1,3 @@
-import type { IncomingMessage } from "node:http";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import Fastify, {
   type FastifyError,
@@ -94,7 +93,7 @@ export interface ServerDeps {
 }
 
 /** Each request's share of the memory budget, from its headers to its answer. */
-const tickets = new WeakMap<IncomingMessage, Ticket>();
+type WithTicket = FastifyRequest & { ctwTicket: Ticket | null };
 
 /**
  * The webhook's Fastify instance: POST /validate and /mutate, hardened against hostile input
@@ -150,11 +149,9 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     onClose: (reason) => deps.metrics.connectionsClosed.inc({ reason }),
   });
   // Before the TLS layer wraps the socket: a refused connection costs no TLS state.
-  fastify.server.prependListener("connection", (socket) => {
-    guard.onConnection(socket);
-    deps.metrics.openConnections.set(guard.open);
-    socket.once("close", () => deps.metrics.openConnections.set(guard.open));
-  });
+  fastify.server.prependListener("connection", guard.onConnection);
+  deps.metrics.serverState.openConnections = () => guard.open;
+  deps.metrics.serverState.requestMemoryBytes = () => budget.used;
   const logLimiter = new LogLimiter({
     perSecond: limits.logRateLimit,
     report: (reason, suppressed, windowMs) =>
@@ -184,16 +181,16 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
       else done(refusal, undefined);
       return;
     }
-    const ticket = tickets.get(req.raw);
-    if (ticket !== undefined && !ticket.grow(decodeEstimate(bytes.length, shape.values))) {
+    const ticket = (req as WithTicket).ctwTicket;
+    if (ticket !== null && !ticket.grow(decodeEstimate(bytes.length, shape.values))) {
       done(busy(budget, ticket), undefined);
       return;
     }
-    deps.metrics.requestMemoryBytes.set(budget.used);
     parseJson(req, bytes.toString("utf8"), done);
   });
 
   // Every request takes its share of the memory budget before its body is read.
+  fastify.decorateRequest("ctwTicket", null);
   fastify.addHook("onRequest", (req, reply, done) => {
     guard.requestOn(req.raw.socket);
     const declared = declaredLength(req);
@@ -206,20 +203,11 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
       done(busy(budget, undefined));
       return;
     }
-    tickets.set(req.raw, ticket);
-    deps.metrics.requestMemoryBytes.set(budget.used);
-    const release = () => {
-      ticket.release();
-      deps.metrics.requestMemoryBytes.set(budget.used);
-    };
+    (req as WithTicket).ctwTicket = ticket;
     // The response closes when the answer is sent or the connection goes away mid-request
     // (the request's own "close" fires as soon as its body is read: too early).
-    reply.raw.once("close", release);
+    reply.raw.once("close", () => ticket.release());
     done();
-  });
-  fastify.addHook("onResponse", async (req) => {
-    tickets.get(req.raw)?.release();
-    deps.metrics.requestMemoryBytes.set(budget.used);
   });
 
   const commonNames = options.clientAuth?.commonNames ?? [];

@@ -43,14 +43,30 @@ export function decodeEstimate(bodyBytes: number, values: number): number {
 }
 
 /** One request's share of the budget. */
-export interface Ticket {
-  readonly small: boolean;
-  /** Bytes held now. */
-  readonly bytes: number;
+export class Ticket {
+  #released = false;
+
+  constructor(
+    readonly budget: MemoryBudget,
+    readonly small: boolean,
+    /** Bytes held now. */
+    public bytes: number,
+  ) {}
+
   /** Grows the share to `bytes` (never shrinks it); false (unchanged) if it does not fit. */
-  grow(bytes: number): boolean;
+  grow(bytes: number): boolean {
+    if (this.#released || bytes <= this.bytes) return true;
+    if (!this.budget.add(bytes - this.bytes, this.small)) return false;
+    this.bytes = bytes;
+    return true;
+  }
+
   /** Gives the share back; later calls do nothing. */
-  release(): void;
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.budget.add(-this.bytes, this.small);
+  }
 }
 
 export class MemoryBudget {
@@ -81,36 +97,14 @@ export class MemoryBudget {
 
   /** A ticket for `bytes`, or undefined when they do not fit. */
   take(bytes: number, small: boolean): Ticket | undefined {
-    if (!this.#fits(bytes, small)) return undefined;
-    this.#add(bytes);
-    let held = bytes;
-    let released = false;
-    return {
-      small,
-      get bytes() {
-        return held;
-      },
-      grow: (to: number): boolean => {
-        if (released || to <= held) return true;
-        if (!this.#fits(to - held, small)) return false;
-        this.#add(to - held);
-        held = to;
-        return true;
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#used -= held;
-      },
-    };
+    return this.add(bytes, small) ? new Ticket(this, small, bytes) : undefined;
   }
 
-  #fits(bytes: number, small: boolean): boolean {
-    return this.#used + bytes <= this.limitFor(small);
-  }
-
-  #add(bytes: number): void {
+  /** Adds `bytes` (negative: gives back) if they fit; tickets call it. */
+  add(bytes: number, small: boolean): boolean {
+    if (bytes > 0 && this.#used + bytes > this.limitFor(small)) return false;
     this.#used += bytes;
     if (this.#used > this.#peak) this.#peak = this.#used;
+    return true;
   }
 }

@@ -26,6 +26,11 @@ export interface Metrics {
   readonly requestMemoryBytes: Gauge;
   /** Log lines left out by the rate limit (--log-rate-limit), by reason. */
   readonly logLinesSuppressed: Counter<"reason">;
+  /**
+   * Where the server's gauges read their values at scrape time (set by buildServer), so
+   * that serving a request never pays for a metric update.
+   */
+  readonly serverState: { openConnections: () => number; requestMemoryBytes: () => number };
 }
 
 /**
@@ -41,6 +46,7 @@ export function createMetrics(
 ): Metrics {
   const cacheSizes: () => Record<string, number> = options.cacheSizes ?? (() => ({}));
   const registry = new Registry();
+  const serverState = { openConnections: () => 0, requestMemoryBytes: () => 0 };
   if (options.processMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: "ca_trust_webhook_" });
   }
@@ -89,6 +95,9 @@ export function createMetrics(
       name: "ca_trust_webhook_open_connections",
       help: "Webhook (HTTPS) connections open now",
       registers: [registry],
+      collect() {
+        this.set(serverState.openConnections());
+      },
     }),
     connectionsClosed: new Counter({
       name: "ca_trust_webhook_connections_closed_total",
@@ -100,6 +109,9 @@ export function createMetrics(
       name: "ca_trust_webhook_request_memory_bytes",
       help: "Estimated memory held by the requests being read or decided (--max-request-memory-mib)",
       registers: [registry],
+      collect() {
+        this.set(serverState.requestMemoryBytes());
+      },
     }),
     logLinesSuppressed: new Counter({
       name: "ca_trust_webhook_log_lines_suppressed_total",
@@ -107,5 +119,6 @@ export function createMetrics(
       labelNames: ["reason"],
       registers: [registry],
     }),
+    serverState,
   };
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeEstimate, MemoryBudget, receiveEstimate } from "../../../src/admission/budget.js";
+import { loadServeConfig } from "../../../src/config.js";
+import { DEFAULT_LIMITS, serverLimits } from "../../../src/server.js";
 
 describe("MemoryBudget", () => {
   it("keeps a reserve that only small requests may use", () => {
@@ -33,5 +35,44 @@ describe("MemoryBudget", () => {
   it("estimates decoding from the body and its values", () => {
     expect(receiveEstimate(1_000)).toBe(16 * 1024 + 2_000);
     expect(decodeEstimate(1_000, 10)).toBe(16 * 1024 + 3_000 + 1_500);
+  });
+});
+
+describe("the limits as configured", () => {
+  const TLS = ["--tls-cert-file", "/c.pem", "--tls-key-file", "/k.pem"];
+
+  it("defaults to the server's own defaults", () => {
+    expect(serverLimits(loadServeConfig(TLS, {})).limits).toEqual(DEFAULT_LIMITS);
+  });
+
+  it("takes each limit from its flag", () => {
+    const config = loadServeConfig(
+      [
+        ...TLS,
+        "--max-json-values=50000",
+        "--max-request-memory-mib=32",
+        "--max-connections=20",
+        "--tls-handshake-timeout=2s",
+        "--first-request-timeout=3s",
+        "--log-rate-limit=0",
+      ],
+      {},
+    );
+    expect(serverLimits(config).limits).toEqual({
+      maxJsonValues: 50_000,
+      maxRequestMemoryBytes: 32 * 1024 * 1024,
+      maxConnections: 20,
+      tlsHandshakeTimeoutMs: 2_000,
+      firstRequestTimeoutMs: 3_000,
+      logRateLimit: 0,
+    });
+  });
+
+  it("refuses a memory budget too small for the largest request the other limits accept", () => {
+    expect(() =>
+      loadServeConfig([...TLS, "--max-json-values=1000000", "--max-request-memory-mib=64"], {}),
+    ).toThrow(
+      "--max-request-memory-mib: 64 is too small for --max-json-values 1000000: the largest accepted request needs 207",
+    );
   });
 });
