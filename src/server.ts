@@ -17,7 +17,7 @@ import { ConnectionGuard } from "./admission/connections.js";
 import { LogLimiter } from "./admission/log-limiter.js";
 import { MAX_JSON_DEPTH, OversizedReview } from "./admission/review.js";
 import { admissionRoutes } from "./admission/routes.js";
-import { scanShape } from "./admission/shape.js";
+import { type BodyShape, measureDecoded, reviewFacts, scanShape } from "./admission/shape.js";
 import type { Config } from "./config.js";
 import type { Decide } from "./core/types.js";
 import { errors } from "./errors.js";
@@ -163,30 +163,51 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   // content type is a 415.
   fastify.removeContentTypeParser("text/plain");
   const parseJson = fastify.getDefaultJsonParser("remove", "remove");
+  const refusalOf = (depth: number, values: number, exact: boolean) =>
+    depth > MAX_JSON_DEPTH
+      ? new errors.TOO_DEEP(
+          exact ? count(depth) : `more than ${count(MAX_JSON_DEPTH)}`,
+          count(MAX_JSON_DEPTH),
+        )
+      : values > limits.maxJsonValues
+        ? new errors.TOO_MANY_VALUES(count(values), count(limits.maxJsonValues))
+        : undefined;
+  // A body whose uid can be read gets an AdmissionReview the apiserver shows its user.
+  const refuse = (
+    facts: Pick<BodyShape, "uid" | "operation" | "deleting">,
+    refusal: Error & { code: string },
+    done: (error: Error | null, value?: unknown) => void,
+  ) => {
+    if (facts.uid !== undefined)
+      done(null, new OversizedReview({ ...facts, uid: facts.uid }, refusal));
+    else done(refusal, undefined);
+  };
   fastify.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
     const bytes = body as Buffer;
-    // One pass over the bytes before anything is decoded: the decision to spend heap on
-    // them is made on what they hold (src/admission/shape.ts).
-    const shape = scanShape(bytes);
-    const refusal =
-      shape.depth > MAX_JSON_DEPTH
-        ? new errors.TOO_DEEP(count(shape.depth), count(MAX_JSON_DEPTH))
-        : shape.values > limits.maxJsonValues
-          ? new errors.TOO_MANY_VALUES(count(shape.values), count(limits.maxJsonValues))
-          : undefined;
-    if (refusal !== undefined) {
-      // An AdmissionReview whose uid we can read gets an answer the apiserver shows its user.
-      if (shape.uid !== undefined)
-        done(null, new OversizedReview({ ...shape, uid: shape.uid }, refusal));
-      else done(refusal, undefined);
-      return;
-    }
     const ticket = (req as WithTicket).ctwTicket;
-    if (ticket !== null && !ticket.grow(decodeEstimate(bytes.length, shape.values))) {
-      done(busy(budget, ticket), undefined);
-      return;
+    if (bytes.length > SMALL_BODY_BYTES) {
+      // A large body is measured on its raw bytes before anything is decoded: the decision to
+      // spend heap on it is made on what it holds (src/admission/shape.ts).
+      const shape = scanShape(bytes);
+      const refusal = refusalOf(shape.depth, shape.values, true);
+      if (refusal !== undefined) return refuse(shape, refusal, done);
+      if (ticket !== null && !ticket.grow(decodeEstimate(bytes.length, shape.values))) {
+        return done(busy(budget, ticket), undefined);
+      }
+      return parseJson(req, bytes.toString("utf8"), done);
     }
-    parseJson(req, bytes.toString("utf8"), done);
+    // A small body costs at most a few MiB decoded: decode it, then measure the value once
+    // (depth before anything recursive touches it, values for the budget).
+    parseJson(req, bytes.toString("utf8"), (error, value) => {
+      if (error) return done(error, undefined);
+      const measured = measureDecoded(value, MAX_JSON_DEPTH);
+      const refusal = refusalOf(measured.depth, measured.values, false);
+      if (refusal !== undefined) return refuse(reviewFacts(value), refusal, done);
+      if (ticket !== null && !ticket.grow(decodeEstimate(bytes.length, measured.values))) {
+        return done(busy(budget, ticket), undefined);
+      }
+      done(null, value);
+    });
   });
 
   // Every request takes its share of the memory budget before its body is read.

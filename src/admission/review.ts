@@ -23,7 +23,7 @@ export const MAX_JSON_DEPTH = 100;
  */
 export class OversizedReview {
   constructor(
-    readonly shape: BodyShape & { uid: string },
+    readonly shape: Pick<BodyShape, "operation" | "deleting"> & { uid: string },
     readonly error: Error & { code: string },
   ) {}
 }

@@ -126,17 +126,36 @@ describe("bodies over the decoding limits", () => {
     expect(res.json().response.warnings[0]).toMatch(/not inspected: JSON holds 300,0\d\d values/);
   });
 
-  it("denies JSON nested too deep by uid, naming the depth", async () => {
+  it.each([
+    ["a small body (decoded, then measured)", 5_000, "JSON nests more than 100 levels deep"],
+    ["a large body (scanned, never decoded)", 40_000, "JSON nests 40,003 levels deep"],
+  ])("denies JSON nested too deep by uid: %s", async (_name, depth, says) => {
     start();
-    const deep = `${"[".repeat(5_000)}${"]".repeat(5_000)}`;
+    const deep = `${"[".repeat(depth)}${"]".repeat(depth)}`;
     const res = await post(
       "/validate",
       reviewText({ uid: "deep-1", object: { spec: "__FILLER__" } }, deep),
     );
     expect(res.json().response).toMatchObject({ uid: "deep-1", allowed: false });
-    expect(res.json().response.status.message).toContain(
-      "JSON nests 5,003 levels deep; the webhook accepts at most 100",
+    expect(res.json().response.status.message).toBe(
+      `ca-trust-webhook: ${says}; the webhook accepts at most 100`,
     );
+  });
+
+  it("takes the facts of a small review from its decoded value", async () => {
+    start(allowAll, { maxJsonValues: 1_000 });
+    const res = await post(
+      "/validate",
+      reviewText(
+        {
+          uid: "small-del",
+          operation: "UPDATE",
+          object: { metadata: { deletionTimestamp: "2026-12-01T00:00:00Z" }, spec: "__FILLER__" },
+        },
+        tolerations(2_000),
+      ),
+    );
+    expect(res.json().response).toMatchObject({ uid: "small-del", allowed: true });
   });
 
   it("takes a limit from the options", async () => {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { scanShape } from "../../../src/admission/shape.js";
+import { measureDecoded, reviewFacts, scanShape } from "../../../src/admission/shape.js";
 
 const bytes = (text: string) => Buffer.from(text, "utf8");
 
@@ -132,5 +132,48 @@ describe("scanShape: what a refusal needs from an AdmissionReview", () => {
       object: { spec: { tolerations: Array(200_000).fill({}) } },
     });
     expect(scanShape(bytes(text))).toMatchObject({ uid: "big", values: 200_009 });
+  });
+});
+
+describe("measureDecoded and reviewFacts (small bodies, measured once decoded)", () => {
+  it("counts what scanShape counts on the same JSON", () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => {
+        const text = JSON.stringify(value);
+        const scanned = scanShape(bytes(text));
+        expect(measureDecoded(JSON.parse(text), 100)).toEqual({
+          values: scanned.values,
+          depth: scanned.depth,
+        });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("stops at one level past the limit, without recursing further", () => {
+    const deep = JSON.parse(`${"[".repeat(50_000)}${"]".repeat(50_000)}`);
+    expect(measureDecoded(deep, 100).depth).toBe(101);
+  });
+
+  it.each([
+    [
+      "a review",
+      {
+        request: {
+          uid: "u",
+          operation: "UPDATE",
+          object: { metadata: { deletionTimestamp: "t" } },
+        },
+      },
+      { uid: "u", operation: "UPDATE", deleting: true },
+    ],
+    ["no request", { uid: "u" }, { uid: undefined, operation: undefined, deleting: false }],
+    [
+      "a uid with a quote or of another type",
+      { request: { uid: 'a"b', operation: 7 } },
+      { uid: undefined, operation: undefined, deleting: false },
+    ],
+  ])("reads the facts of %s", (_name, value, expected) => {
+    expect(reviewFacts(value)).toEqual(expected);
   });
 });
