@@ -4,17 +4,35 @@
  * answers 5xx, never drops a connection, never crashes, and that its RSS does not grow.
  *
  *   node dist/scripts/fuzz.js [--count 100000] [--seed 1] [--concurrency 8] [--json FILE]
+ *                             [--hostile-rate 0.01] [--node-flags "--max-old-space-size=160"]
  *
  * Mutations are seeded (the same seed sends the same requests): JSON-level (a field removed,
  * replaced by a value of another type, deeply nested, huge, an operation or kind changed) and
  * byte-level (truncated, a byte flipped, garbage inserted), plus content-type variations.
+ * Hostile shapes (scripts/fuzz/hostile.ts; `--hostile-rate`, default 1 %): a million-element
+ * Pod or DataPlane, 3.6 MiB of nesting, 200,000 keys, a 3 MiB string, 4,900 inline
+ * certificates, a Secret with 70,000 keys, 12,000 containers, a huge object being deleted; and
+ * (3 %) reviews with `__proto__` / `constructor.prototype` keys at a random place. The answer to
+ * each hostile request is tallied per shape.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { connectorReview, pathologicalPodReview, podReview } from "./bench/fixtures.js";
+import {
+  connectorReview,
+  POD_NAMESPACE,
+  pathologicalPodReview,
+  podReview,
+} from "./bench/fixtures.js";
+import {
+  type HostileRequest,
+  hostileShapes,
+  LARGE_SHAPES,
+  largeRequest,
+  pollutedReview,
+} from "./fuzz/hostile.js";
 
 /** A small seeded PRNG (mulberry32): reproducible request streams. */
 function prng(seed: number): () => number {
@@ -130,6 +148,24 @@ const CONTENT_TYPES = [
 interface Outcome {
   status: number;
   error?: string;
+  /** With `keepBody`: "allowed", "denied <code>" (AdmissionReview) or the error code. */
+  answer?: string;
+}
+
+/** What an answer says, in a word: how hostile requests were refused. */
+function summarizeAnswer(status: number, body: string): string {
+  try {
+    const parsed = JSON.parse(body) as {
+      response?: { allowed: boolean; status?: { code: number } };
+      code?: string;
+    };
+    if (status === 200 && parsed.response) {
+      return parsed.response.allowed ? "allowed" : `denied ${parsed.response.status?.code}`;
+    }
+    return `${status} ${parsed.code ?? ""}`.trim();
+  } catch {
+    return `${status} (not JSON)`;
+  }
 }
 
 function send(
@@ -138,6 +174,7 @@ function send(
   body: Buffer,
   contentType: string,
   path: string,
+  keepBody = false,
 ): Promise<Outcome> {
   return new Promise((resolve) => {
     const req = request(
@@ -155,8 +192,19 @@ function send(
         timeout: 15_000,
       },
       (res) => {
-        res.resume();
-        res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => {
+          if (keepBody) chunks.push(c);
+        });
+        res.on("end", () => {
+          const status = res.statusCode ?? 0;
+          resolve({
+            status,
+            ...(keepBody
+              ? { answer: summarizeAnswer(status, Buffer.concat(chunks).toString("utf8")) }
+              : {}),
+          });
+        });
         res.on("error", (e) => resolve({ status: 0, error: e.message }));
       },
     );
@@ -168,16 +216,25 @@ function send(
   });
 }
 
+/** The kernel's high-water mark of the process's RSS (VmHWM). */
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return Math.round((kb / 1024) * 10) / 10;
 }
 
-async function startServer(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, "fuzz", "server.js")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+async function startServer(nodeFlags: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    [...nodeFlags, join(import.meta.dirname, "fuzz", "server.js")],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (d: Buffer) => {
@@ -198,6 +255,9 @@ async function main(): Promise<number> {
       concurrency: { type: "string", default: "8" },
       "max-seconds": { type: "string", default: "900" },
       json: { type: "string" },
+      "hostile-rate": { type: "string", default: "0.01" },
+      // The Deployment's heap limit by default, so memory is measured as it ships.
+      "node-flags": { type: "string", default: "--max-old-space-size=160" },
     },
   });
   const count = Number(values.count);
@@ -205,7 +265,11 @@ async function main(): Promise<number> {
   const deadline = Date.now() + Number(values["max-seconds"]) * 1000;
   const seeds = [podReview(), connectorReview(), pathologicalPodReview(2, 100)];
   const parsedSeeds = seeds.map((s) => JSON.parse(s) as Json);
-  const { child, port } = await startServer();
+  const hostileRate = Number(values["hostile-rate"]);
+  const shapes = await hostileShapes(POD_NAMESPACE);
+  const hostileAnswers = new Map<string, Map<string, number>>();
+  const nodeFlags = (values["node-flags"] ?? "").split(" ").filter((f) => f !== "");
+  const { child, port } = await startServer(nodeFlags);
   const agent = new Agent({
     keepAlive: true,
     maxSockets: Number(values.concurrency),
@@ -218,9 +282,26 @@ async function main(): Promise<number> {
   let sent = 0;
   const started = Date.now();
 
-  const next = (): { body: Buffer; contentType: string; path: string } => {
+  const next = (): { body: Buffer; contentType: string; path: string; shape?: string } => {
     const i = Math.floor(rnd() * seeds.length);
     const kind = rnd();
+    if (kind < hostileRate) {
+      const [which, path] = LARGE_SHAPES[Math.floor(rnd() * LARGE_SHAPES.length)] ?? [
+        "tolerations",
+        "/mutate",
+      ];
+      const request: HostileRequest = largeRequest(shapes, which, path, `hostile-${sent}`);
+      return { body: request.body, contentType: "application/json", path, shape: which };
+    }
+    if (kind < hostileRate + 0.03) {
+      const body = pollutedReview(parsedSeeds[i] ?? {}, rnd);
+      return {
+        body,
+        contentType: "application/json",
+        path: rnd() < 0.5 ? "/validate" : "/mutate",
+        shape: "prototype keys",
+      };
+    }
     const path = rnd() < 0.5 ? "/validate" : "/mutate";
     const contentType =
       rnd() < 0.9
@@ -238,11 +319,17 @@ async function main(): Promise<number> {
 
   const worker = async (): Promise<void> => {
     while (sent < count && Date.now() < deadline) {
-      const { body, contentType, path } = next();
+      const { body, contentType, path, shape } = next();
       sent++;
       if (sent === window) rssFirst = rssMiB(child.pid as number);
-      const outcome = await send(port, agent, body, contentType, path);
+      const outcome = await send(port, agent, body, contentType, path, shape !== undefined);
       statuses.set(outcome.status, (statuses.get(outcome.status) ?? 0) + 1);
+      if (shape !== undefined) {
+        const answers = hostileAnswers.get(shape) ?? new Map<string, number>();
+        const answer = outcome.answer ?? `${outcome.status} ${outcome.error ?? ""}`;
+        answers.set(answer, (answers.get(answer) ?? 0) + 1);
+        hostileAnswers.set(shape, answers);
+      }
       if (outcome.status === 0 || outcome.status >= 500)
         failures.push(`${outcome.status} ${outcome.error ?? ""}`);
     }
@@ -263,6 +350,10 @@ async function main(): Promise<number> {
     rss_mb_after_first_window: rssFirst,
     rss_mb_at_end: rssLast,
     rss_growth_mb: Math.round((rssLast - rssFirst) * 10) / 10,
+    rss_mb_peak: peakRssMiB(child.pid as number),
+    hostile: Object.fromEntries(
+      [...hostileAnswers].map(([shape, answers]) => [shape, Object.fromEntries(answers)]),
+    ),
     window,
     alive,
   };

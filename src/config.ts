@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { BODY_LIMIT, decodeEstimate, SMALL_RESERVE_FRACTION } from "./admission/budget.js";
 import { parseSelector } from "./core/selector.js";
 import {
   type CaSource,
@@ -229,6 +230,48 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "idle keep-alive lifetime; longer than the apiserver's pooled idle connections (90s)",
   },
   {
+    key: "tlsHandshakeTimeout",
+    flag: "tls-handshake-timeout",
+    kind: DURATION,
+    default: "5s",
+    help: "a connection that has not completed TLS within this is closed (the apiserver needs milliseconds)",
+  },
+  {
+    key: "firstRequestTimeout",
+    flag: "first-request-timeout",
+    kind: DURATION,
+    default: "10s",
+    help: "a connection that has not sent its first request within this is closed",
+  },
+  {
+    key: "maxConnections",
+    flag: "max-connections",
+    kind: { type: "integer", min: 1, max: 100000 },
+    default: "500",
+    help: "open webhook connections; at the limit the oldest one that has sent no request is closed, else the new one is refused",
+  },
+  {
+    key: "maxJsonValues",
+    flag: "max-json-values",
+    kind: { type: "integer", min: 1000, max: 10000000 },
+    default: "200000",
+    help: "JSON values (objects, arrays, strings, numbers...) in one request; more is refused before decoding, naming the limit",
+  },
+  {
+    key: "maxRequestMemoryMib",
+    flag: "max-request-memory-mib",
+    kind: { type: "integer", min: 16, max: 65536 },
+    default: "64",
+    help: "estimated memory (MiB) of the requests being read or decided; beyond it 429, with a quarter kept for bodies up to 64 KiB",
+  },
+  {
+    key: "logRateLimit",
+    flag: "log-rate-limit",
+    kind: { type: "integer", min: 0, max: 1000000 },
+    default: "50",
+    help: "log lines per second per reason (a review decision, a rejection code); the rest are counted in one line; 0: no limit",
+  },
+  {
     key: "shutdownDelay",
     flag: "shutdown-delay",
     kind: DURATION,
@@ -439,6 +482,12 @@ export interface Config {
   readonly logLevel: string;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly tlsHandshakeTimeoutMs: number;
+  readonly firstRequestTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxJsonValues: number;
+  readonly maxRequestMemoryMib: number;
+  readonly logRateLimit: number;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
   readonly deadlineMarginMs: number;
@@ -516,6 +565,12 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     logLevel: value("logLevel"),
     requestTimeoutMs: value("requestTimeout"),
     keepAliveTimeoutMs: value("keepAliveTimeout"),
+    tlsHandshakeTimeoutMs: value("tlsHandshakeTimeout"),
+    firstRequestTimeoutMs: value("firstRequestTimeout"),
+    maxConnections: value("maxConnections"),
+    maxJsonValues: value("maxJsonValues"),
+    maxRequestMemoryMib: value("maxRequestMemoryMib"),
+    logRateLimit: value("logRateLimit"),
     shutdownDelayMs: value("shutdownDelay"),
     shutdownTimeoutMs: value("shutdownTimeout"),
     deadlineMarginMs: value("deadlineMargin"),
@@ -552,7 +607,22 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (config.tlsReloadIntervalMs < 50) {
     throw new ConfigError("--tls-reload-interval: must be at least 50ms");
   }
+  const fits = requestMemoryFits(config.maxJsonValues, config.maxRequestMemoryMib);
+  if (fits !== undefined) throw new ConfigError(fits);
   return Object.freeze({ ...config, selfManaged });
+}
+
+/**
+ * The largest request the other limits accept (a 4 MiB body with --max-json-values values, as
+ * estimated in src/admission/budget.ts) must fit in the part of --max-request-memory-mib that
+ * large bodies may use (three quarters), or it could never be decided.
+ */
+function requestMemoryFits(maxJsonValues: number, maxRequestMemoryMib: number): string | undefined {
+  const largest = decodeEstimate(BODY_LIMIT, maxJsonValues);
+  const share = 1 - SMALL_RESERVE_FRACTION;
+  if (largest <= maxRequestMemoryMib * 1024 * 1024 * share) return undefined;
+  const needed = Math.ceil(largest / share / 1024 / 1024);
+  return `--max-request-memory-mib: ${maxRequestMemoryMib} is too small for --max-json-values ${maxJsonValues}: the largest accepted request needs ${needed}`;
 }
 
 /** Checks the certificate options of either mode; the self-managed settings, if that mode. */

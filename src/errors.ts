@@ -16,8 +16,24 @@ export const errors = {
   ),
   /** A field of `request` that the webhook relies on is missing or malformed. */
   BAD_REVIEW_FIELD: createError<[string, string]>("CTW_ERR_BAD_REVIEW", "%s: %s", 400),
-  /** JSON nested deeper than any Kubernetes object; refused before it can exhaust the stack. */
-  TOO_DEEP: createError<[number]>("CTW_ERR_JSON_TOO_DEEP", "JSON nesting exceeds %d levels", 400),
+  /** JSON nested deeper than any Kubernetes object; refused before it is decoded. */
+  TOO_DEEP: createError<[string, string]>(
+    "CTW_ERR_JSON_TOO_DEEP",
+    "JSON nests %s levels deep; the webhook accepts at most %s",
+    400,
+  ),
+  /** More JSON values than --max-json-values; refused before it is decoded (bounded memory). */
+  TOO_MANY_VALUES: createError<[string, string]>(
+    "CTW_ERR_JSON_TOO_MANY_VALUES",
+    "JSON holds %s values; the webhook accepts at most %s (--max-json-values)",
+    400,
+  ),
+  /**
+   * The requests already being read or decided hold the memory budget
+   * (--max-request-memory-mib): refused at once instead of queued. Large bodies find it full
+   * first: a quarter of the budget is kept for bodies of at most 64 KiB.
+   */
+  BUSY: createError<[string]>("CTW_ERR_BUSY", "%s", 429),
   /** Mutual TLS: the client certificate's CN is not one of --client-cn. */
   CLIENT_NOT_ALLOWED: createError<[string]>(
     "CTW_ERR_CLIENT_NOT_ALLOWED",

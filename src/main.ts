@@ -15,7 +15,7 @@ import { clusterViewOptions, KubeClusterView, loadKubeConfig } from "./kube/clus
 import { createLogger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { Readiness } from "./observability/readiness.js";
-import { buildHealthServer, buildServer } from "./server.js";
+import { buildHealthServer, buildServer, serverLimits } from "./server.js";
 import { createSelfManagedCertificates, type SelfManagedCertificates } from "./tls/bootstrap.js";
 import { CertificateReloader } from "./tls/reloader.js";
 import type { CertificateSource } from "./tls/serving.js";
@@ -179,6 +179,7 @@ async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<n
         : { clientAuth: { commonNames: config.clientCn } }),
       requestTimeoutMs: config.requestTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      ...serverLimits(config),
     },
     { logger, metrics, ...decisions },
   );

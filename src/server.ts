@@ -1,22 +1,74 @@
 import type { SecureContextOptions, TLSSocket } from "node:tls";
-import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
-import { depthExceeds, MAX_JSON_DEPTH } from "./admission/review.js";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
+import {
+  BODY_LIMIT,
+  decodeEstimate,
+  MemoryBudget,
+  receiveEstimate,
+  SMALL_BODY_BYTES,
+  type Ticket,
+} from "./admission/budget.js";
+import { ConnectionGuard } from "./admission/connections.js";
+import { LogLimiter } from "./admission/log-limiter.js";
+import { MAX_JSON_DEPTH, OversizedReview } from "./admission/review.js";
 import { admissionRoutes } from "./admission/routes.js";
+import { type BodyShape, measureDecoded, reviewFacts, scanShape } from "./admission/shape.js";
+import type { Config } from "./config.js";
 import type { Decide } from "./core/types.js";
 import { errors } from "./errors.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import type { Readiness } from "./observability/readiness.js";
 
-/**
- * Largest body accepted. The apiserver caps a request at 3 MiB (k8s.io/apiserver
- * MaxRequestBodyBytes), and a Pod CREATE review carries one object; 4 MiB leaves room for the
- * envelope. Fastify's 1 MiB default would refuse legal Pods.
- */
-export const BODY_LIMIT = 4 * 1024 * 1024;
+export { BODY_LIMIT } from "./admission/budget.js";
 
 /** How often Node enforces requestTimeout/headersTimeout on open connections. */
 const CHECK_INTERVAL_MS = 1_000;
+
+/** What one request and all requests together may cost (docs/reliability.md). */
+export interface ServerLimits {
+  /** JSON values in one body; more is refused before decoding. */
+  maxJsonValues: number;
+  /** Estimated bytes of the requests being read or decided (src/admission/budget.ts). */
+  maxRequestMemoryBytes: number;
+  /** Open webhook connections. */
+  maxConnections: number;
+  /** A connection must complete TLS within this. */
+  tlsHandshakeTimeoutMs: number;
+  /** A connection must send its first request within this. */
+  firstRequestTimeoutMs: number;
+  /** Log lines per second per reason (0: no limit). */
+  logRateLimit: number;
+}
+
+/** The defaults of the --max-* options (src/config.ts); tests and scripts start from them. */
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  maxJsonValues: 200_000,
+  maxRequestMemoryBytes: 64 * 1024 * 1024,
+  maxConnections: 500,
+  tlsHandshakeTimeoutMs: 5_000,
+  firstRequestTimeoutMs: 10_000,
+  logRateLimit: 50,
+});
+
+/** The server's limits as configured (`serve`, the benchmark and the fuzzer build it alike). */
+export function serverLimits(config: Config): { limits: ServerLimits } {
+  return {
+    limits: {
+      maxJsonValues: config.maxJsonValues,
+      maxRequestMemoryBytes: config.maxRequestMemoryMib * 1024 * 1024,
+      maxConnections: config.maxConnections,
+      tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+      firstRequestTimeoutMs: config.firstRequestTimeoutMs,
+      logRateLimit: config.logRateLimit,
+    },
+  };
+}
 
 export interface ServerOptions {
   /** TLS options; absent only in tests that use `inject()` (the CLI always serves HTTPS). */
@@ -29,6 +81,8 @@ export interface ServerOptions {
   clientAuth?: { commonNames: readonly string[] };
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Default {@link DEFAULT_LIMITS}. */
+  limits?: Partial<ServerLimits>;
 }
 
 export interface ServerDeps {
@@ -38,12 +92,17 @@ export interface ServerDeps {
   mutate: Decide;
 }
 
+/** Each request's share of the memory budget, from its headers to its answer. */
+type WithTicket = FastifyRequest & { ctwTicket: Ticket | null };
+
 /**
  * The webhook's Fastify instance: POST /validate and /mutate, hardened against hostile input
- * (body limit → 413, wrong content type → 415, not JSON or too deep → 400, bad review → 400
- * naming the field). It never listens itself: `main.ts` does, tests use `inject()`.
+ * (body limit → 413, wrong content type → 415, not JSON or too deep or too many values → 400,
+ * or an AdmissionReview denial when the uid can be read; bad review → 400 naming the field;
+ * memory budget full → 429). It never listens itself: `main.ts` does, tests use `inject()`.
  */
 export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyInstance {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const fastify = Fastify({
     // The https server type differs from http only in typing; Fastify's overloads cannot see
     // through a conditional, so the options object is built for both.
@@ -55,11 +114,14 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
             ...options.https,
             ...(options.clientAuth ? { requestCert: true, rejectUnauthorized: true } : {}),
             connectionsCheckingInterval: CHECK_INTERVAL_MS,
+            // Node's default is 120 s: a socket that never starts TLS would hold memory that long.
+            handshakeTimeout: limits.tlsHandshakeTimeoutMs,
           },
         }
       : { http: { connectionsCheckingInterval: CHECK_INTERVAL_MS } }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: options.requestTimeoutMs,
+    // Idle sockets are the ConnectionGuard's (first request) and keepAliveTimeout's (after it).
     connectionTimeout: 0,
     keepAliveTimeout: options.keepAliveTimeoutMs,
     // In-flight reviews finish on close; new ones on an open keep-alive connection are still
@@ -69,24 +131,104 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     loggerInstance: deps.logger,
     // One line per review comes from the route; Fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
-    onProtoPoisoning: "error",
-    onConstructorPoisoning: "error",
+    // A `__proto__` key (or `constructor.prototype`) is dropped, not refused: it cannot
+    // pollute anything once removed, and refusing it would make an object that carries one
+    // (e.g. written through the status subresource, which we never see) impossible to update,
+    // so its finalizers could never be removed.
+    onProtoPoisoning: "remove",
+    onConstructorPoisoning: "remove",
     routerOptions: { ignoreTrailingSlash: false },
   }) as unknown as FastifyInstance;
   // A slow client must not hold a socket with half its headers either.
   fastify.server.headersTimeout = Math.min(options.requestTimeoutMs, 10_000);
 
+  const budget = new MemoryBudget(limits.maxRequestMemoryBytes);
+  const guard = new ConnectionGuard({
+    maxConnections: limits.maxConnections,
+    firstRequestTimeoutMs: limits.firstRequestTimeoutMs,
+    onClose: (reason) => deps.metrics.connectionsClosed.inc({ reason }),
+  });
+  // Before the TLS layer wraps the socket: a refused connection costs no TLS state.
+  fastify.server.prependListener("connection", guard.onConnection);
+  deps.metrics.serverState.openConnections = () => guard.open;
+  deps.metrics.serverState.requestMemoryBytes = () => budget.used;
+  const logLimiter = new LogLimiter({
+    perSecond: limits.logRateLimit,
+    report: (reason, suppressed, windowMs) =>
+      deps.logger.warn({ reason, suppressed, windowMs }, "log lines suppressed"),
+    onSuppressed: (reason) => deps.metrics.logLinesSuppressed.inc({ reason }),
+  });
+
   // Only JSON is an AdmissionReview: drop Fastify's default text/plain parser so that any other
   // content type is a 415.
   fastify.removeContentTypeParser("text/plain");
-  const parseJson = fastify.getDefaultJsonParser("error", "error");
-  fastify.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
-    parseJson(req, body as string, (error, value) => {
-      if (error) done(error, undefined);
-      else if (depthExceeds(value, MAX_JSON_DEPTH))
-        done(new errors.TOO_DEEP(MAX_JSON_DEPTH), undefined);
-      else done(null, value);
+  const parseJson = fastify.getDefaultJsonParser("remove", "remove");
+  const refusalOf = (depth: number, values: number, exact: boolean) =>
+    depth > MAX_JSON_DEPTH
+      ? new errors.TOO_DEEP(
+          exact ? count(depth) : `more than ${count(MAX_JSON_DEPTH)}`,
+          count(MAX_JSON_DEPTH),
+        )
+      : values > limits.maxJsonValues
+        ? new errors.TOO_MANY_VALUES(count(values), count(limits.maxJsonValues))
+        : undefined;
+  // A body whose uid can be read gets an AdmissionReview the apiserver shows its user.
+  const refuse = (
+    facts: Pick<BodyShape, "uid" | "operation" | "deleting">,
+    refusal: Error & { code: string },
+    done: (error: Error | null, value?: unknown) => void,
+  ) => {
+    if (facts.uid !== undefined)
+      done(null, new OversizedReview({ ...facts, uid: facts.uid }, refusal));
+    else done(refusal, undefined);
+  };
+  fastify.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
+    const bytes = body as Buffer;
+    const ticket = (req as WithTicket).ctwTicket;
+    if (bytes.length > SMALL_BODY_BYTES) {
+      // A large body is measured on its raw bytes before anything is decoded: the decision to
+      // spend heap on it is made on what it holds (src/admission/shape.ts).
+      const shape = scanShape(bytes);
+      const refusal = refusalOf(shape.depth, shape.values, true);
+      if (refusal !== undefined) return refuse(shape, refusal, done);
+      if (ticket !== null && !ticket.grow(decodeEstimate(bytes.length, shape.values))) {
+        return done(busy(budget, ticket), undefined);
+      }
+      return parseJson(req, bytes.toString("utf8"), done);
+    }
+    // A small body costs at most a few MiB decoded: decode it, then measure the value once
+    // (depth before anything recursive touches it, values for the budget).
+    parseJson(req, bytes.toString("utf8"), (error, value) => {
+      if (error) return done(error, undefined);
+      const measured = measureDecoded(value, MAX_JSON_DEPTH);
+      const refusal = refusalOf(measured.depth, measured.values, false);
+      if (refusal !== undefined) return refuse(reviewFacts(value), refusal, done);
+      if (ticket !== null && !ticket.grow(decodeEstimate(bytes.length, measured.values))) {
+        return done(busy(budget, ticket), undefined);
+      }
+      done(null, value);
     });
+  });
+
+  // Every request takes its share of the memory budget before its body is read.
+  fastify.decorateRequest("ctwTicket", null);
+  fastify.addHook("onRequest", (req, reply, done) => {
+    guard.requestOn(req.raw.socket);
+    const declared = declaredLength(req);
+    const small = declared !== undefined && declared <= SMALL_BODY_BYTES;
+    const ticket = budget.take(
+      receiveEstimate(Math.min(declared ?? BODY_LIMIT, BODY_LIMIT)),
+      small,
+    );
+    if (ticket === undefined) {
+      done(busy(budget, undefined));
+      return;
+    }
+    (req as WithTicket).ctwTicket = ticket;
+    // The response closes when the answer is sent or the connection goes away mid-request
+    // (the request's own "close" fires as soon as its body is read: too early).
+    reply.raw.once("close", () => ticket.release());
+    done();
   });
 
   const commonNames = options.clientAuth?.commonNames ?? [];
@@ -97,6 +239,9 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
       if (typeof cn !== "string" || !commonNames.includes(cn)) {
         const error = new errors.CLIENT_NOT_ALLOWED(String(cn ?? "none"));
         deps.metrics.rejectedInputs.inc({ reason: error.code });
+        if (logLimiter.allow(error.code)) {
+          deps.logger.warn({ code: error.code, remote: remoteOf(req) }, "request rejected");
+        }
         return reply
           .code(403)
           .send({ statusCode: 403, code: error.code, error: "Forbidden", message: error.message });
@@ -107,6 +252,8 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   let closing = false;
   fastify.addHook("onClose", async () => {
     closing = true;
+    guard.stop();
+    logLimiter.flush();
   });
   fastify.addHook("preClose", async () => {
     closing = true;
@@ -126,8 +273,19 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     if (!error.statusCode || error.statusCode >= 500) {
       // Not one of ours or Fastify's input errors: still a bad request from our point of view,
       // but worth a log line (without the body).
-      deps.logger.warn({ url: req.url, code, message: error.message }, "request failed");
+      if (logLimiter.allow(code)) {
+        deps.logger.warn({ url: req.url, code, message: error.message }, "request failed");
+      }
+    } else if (logLimiter.allow(code)) {
+      // What was refused and from where, never the body (messages name limits and fields).
+      deps.logger.info(
+        { code, status, message: error.message, remote: remoteOf(req) },
+        "request rejected",
+      );
     }
+    // A body refused before it is read (413, 429) is drained and discarded by Node after the
+    // answer, which costs no memory; closing instead would make the kernel reset the socket
+    // over the unread bytes, and the client could lose the answer with it.
     const field = (error as FastifyError & { field?: string }).field;
     void reply
       .code(status)
@@ -143,6 +301,9 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   fastify.setNotFoundHandler((req, reply) => {
     const error = new errors.NOT_FOUND(req.method, req.url.split("?")[0] ?? "");
     deps.metrics.rejectedInputs.inc({ reason: error.code });
+    if (logLimiter.allow(error.code)) {
+      deps.logger.info({ code: error.code, remote: remoteOf(req) }, "request rejected");
+    }
     void reply
       .code(404)
       .send({ statusCode: 404, code: error.code, error: "Not Found", message: error.message });
@@ -153,8 +314,37 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     mutate: deps.mutate,
     logger: deps.logger,
     metrics: deps.metrics,
+    logLimiter,
   });
   return fastify;
+}
+
+/** The body size the client announces; undefined when it does not (chunked) or lies oddly. */
+function declaredLength(req: FastifyRequest): number | undefined {
+  if (req.method === "GET" || req.method === "HEAD") return 0;
+  const header = req.headers["content-length"];
+  if (header === undefined) return undefined;
+  const n = Number(header);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+function busy(budget: MemoryBudget, ticket: Ticket | undefined): Error {
+  const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+  const what =
+    ticket === undefined ? "this request" : `decoding this body (${mib(ticket.bytes)} so far)`;
+  return new errors.BUSY(
+    `requests in flight hold ${mib(budget.used)} of the ${mib(budget.capacity)} request memory (--max-request-memory-mib); ${what} does not fit; retry`,
+  );
+}
+
+function remoteOf(req: FastifyRequest): string {
+  const socket = req.raw.socket;
+  return `${socket?.remoteAddress ?? "?"}:${socket?.remotePort ?? "?"}`;
+}
+
+/** 1234567 → "1,234,567" (messages name counts the way a user reads them). */
+function count(n: number): string {
+  return n.toLocaleString("en-US");
 }
 
 export interface HealthDeps {
@@ -189,6 +379,8 @@ function httpReason(status: number): string {
       return "Payload Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
     default:
       return "Client Error";
   }

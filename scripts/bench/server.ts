@@ -12,17 +12,19 @@ import { buildDecisions } from "../../src/decisions.js";
 import { clusterViewOptions, KubeClusterView, loadKubeConfig } from "../../src/kube/cluster.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
-import { buildServer } from "../../src/server.js";
+import { buildServer, serverLimits } from "../../src/server.js";
 import { benchClusterView } from "./fixtures.js";
 import { Probe, send, serveProbe, waitForStart } from "./probe.js";
 
 async function main(): Promise<void> {
   const probe = new Probe();
   const start = await waitForStart();
-  // Any path string does: certificate files are read only by main.ts.
+  // Any path string does: certificate files are read only by main.ts. Options can be set as
+  // `serve` reads them from the environment (e.g. CA_TRUST_WEBHOOK_LOG_RATE_LIMIT=0 to write
+  // every review line, as before the rate limit).
   const config = loadServeConfig(
     ["--tls-cert-file", "bench.crt", "--tls-key-file", "bench.key", "--listen", "127.0.0.1:0"],
-    {},
+    process.env,
   );
   // What `serve` logs (one line per review), written where it costs the same as stdout but
   // does not flood the terminal.
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
       https: { cert: start.tls.cert, key: start.tls.key, minVersion: "TLSv1.2" },
       requestTimeoutMs: config.requestTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      ...serverLimits(config),
     },
     { logger, metrics, ...buildDecisions(config, view) },
   );

@@ -1,6 +1,7 @@
 /**
  * Where one review's CPU goes inside the webhook, stage by stage, in-process and without HTTP:
- * the body checks and parse the server runs (depth pre-scan, Fastify's secure-json-parse),
+ * the body checks and parse the server runs (the measure of a small body's decoded value or the
+ * shape scan of a large body's raw bytes, Fastify's secure-json-parse of their text),
  * decodeReview, the decision, the envelope (patch → base64), Fastify's serialisation
  * (JSON.stringify), the per-review log line and the metrics. Each stage is repeated and timed in
  * CPU time (process.cpuUsage), which other processes on a shared machine disturb far less than
@@ -9,8 +10,10 @@
 import { Writable } from "node:stream";
 import Fastify, { type FastifyRequest } from "fastify";
 import { pino } from "pino";
+import { SMALL_BODY_BYTES } from "../../src/admission/budget.js";
 import { respond } from "../../src/admission/response.js";
-import { decodeReview, depthExceeds, MAX_JSON_DEPTH } from "../../src/admission/review.js";
+import { decodeReview, MAX_JSON_DEPTH } from "../../src/admission/review.js";
+import { measureDecoded, scanShape } from "../../src/admission/shape.js";
 import type { Decide } from "../../src/core/types.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 
@@ -31,12 +34,14 @@ export async function stageCosts(
   decide: Decide,
   repeat: number,
 ): Promise<StageCosts> {
-  // The very parser server.ts uses (Fastify's secure-json-parse with both poisoning checks).
-  const fastifyParse = Fastify().getDefaultJsonParser("error", "error");
+  // The very parser server.ts uses (Fastify's secure-json-parse, poisoned keys removed), on
+  // the text of the body's bytes as server.ts gets them.
+  const fastifyParse = Fastify().getDefaultJsonParser("remove", "remove");
   const fakeRequest = {} as FastifyRequest;
+  const bytes = Buffer.from(body, "utf8");
   const parse = (): unknown => {
     let out: unknown;
-    fastifyParse(fakeRequest, body, (error, value) => {
+    fastifyParse(fakeRequest, bytes.toString("utf8"), (error, value) => {
       if (error) throw error;
       out = value;
     });
@@ -59,9 +64,14 @@ export async function stageCosts(
     const used = process.cpuUsage(t0);
     stages[name] = Math.round(((used.user + used.system) / repeat) * 10) / 10;
   };
-  await measure("depth check (depthExceeds, on the parsed value)", () =>
-    depthExceeds(parsed, MAX_JSON_DEPTH),
-  );
+  // server.ts measures a small body's decoded value, a large body's raw bytes.
+  if (bytes.length > SMALL_BODY_BYTES) {
+    await measure("shape scan (scanShape, raw bytes, > 64 KiB)", () => scanShape(bytes));
+  } else {
+    await measure("measure (measureDecoded, <= 64 KiB)", () =>
+      measureDecoded(parsed, MAX_JSON_DEPTH),
+    );
+  }
   await measure("parse (Fastify's secure-json-parse)", parse);
   await measure("decodeReview", () => decodeReview(parsed));
   await measure("decision (buildDecisions)", () => decide(request, context));

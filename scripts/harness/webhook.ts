@@ -56,6 +56,8 @@ export interface StartWebhookOptions {
   readyTimeoutMs?: number;
   /** The script node runs; default {@link SERVER_ENTRY}. */
   entry?: string;
+  /** Flags for node itself, before the script (e.g. the Deployment's `--max-old-space-size`). */
+  nodeArgs?: readonly string[];
 }
 
 /** One log line the server writes per AdmissionReview (fields agreed with the lead). */
@@ -124,6 +126,7 @@ export async function startWebhook(
   writeFileSync(certPath, pki.serving.certificatePem);
   writeFileSync(keyPath, pki.serving.privateKeyPem, { mode: 0o600 });
   const args = [
+    ...(options.nodeArgs ?? []),
     entry,
     "serve",
     "--listen",

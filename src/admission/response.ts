@@ -17,6 +17,13 @@ import {
 export const MAX_WARNINGS = 10;
 /** Characters per warning: "Limit warnings to 120 characters if possible" (admission/v1 types). */
 export const MAX_WARNING_LENGTH = 120;
+/**
+ * Characters of a denial's message. The apiserver shows it whole to the user and records it
+ * in events and audit logs; one review must not be able to make it megabytes long (a Secret
+ * with 70,000 bad keys once produced 6.85 MiB). 4,096 is the apiserver's own total for
+ * warnings; a message with dozens of field errors still fits.
+ */
+export const MAX_MESSAGE_LENGTH = 4096;
 
 export type Review = AdmissionReview<AdmissionResponse>;
 
@@ -34,7 +41,7 @@ export function deny(
   return envelope({
     uid,
     allowed: false,
-    status: { code: status.code, reason: status.reason, message: status.message },
+    status: { code: status.code, reason: status.reason, message: clampMessage(status.message) },
     ...warningsField(warnings),
   });
 }
@@ -68,21 +75,42 @@ export function respond(uid: string, decision: Decision): Review {
 }
 
 /**
+ * At most MAX_MESSAGE_LENGTH characters (UTF-16 units, never splitting a pair); a cut message
+ * ends with how much was left out.
+ */
+export function clampMessage(message: string): string {
+  if (message.length <= MAX_MESSAGE_LENGTH) return message;
+  const note = (n: number) => ` … (${n.toLocaleString("en-US")} more characters not shown)`;
+  let cut = MAX_MESSAGE_LENGTH - note(message.length).length;
+  const last = message.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return `${message.slice(0, cut)}${note(message.length - cut)}`;
+}
+
+/**
  * At most MAX_WARNINGS warnings of at most MAX_WARNING_LENGTH characters (code points), with
  * duplicates removed. When some are dropped, the last kept one says how many.
  */
 export function clampWarnings(warnings: readonly string[]): string[] {
-  const unique = [...new Set(warnings.map((w) => truncate(w.replace(/\s+/g, " ").trim())))].filter(
-    (w) => w !== "",
-  );
+  const unique = [...new Set(warnings.map((w) => truncate(collapse(w))))].filter((w) => w !== "");
   if (unique.length <= MAX_WARNINGS) return unique;
   const kept = unique.slice(0, MAX_WARNINGS - 1);
   kept.push(`${unique.length - kept.length} more warnings not shown`);
   return kept;
 }
 
+/** Whitespace runs become one space; a huge warning is cut to a prefix first (bounded work). */
+function collapse(text: string): string {
+  const prefix =
+    text.length > 8 * MAX_WARNING_LENGTH ? text.slice(0, 8 * MAX_WARNING_LENGTH) : text;
+  return prefix.replace(/\s+/g, " ").trim();
+}
+
 function truncate(text: string): string {
-  const chars = Array.from(text);
+  // Code points never outnumber UTF-16 units: short text needs no split, and a long one is cut
+  // to a bounded prefix first so a megabyte warning costs no megabyte array.
+  if (text.length <= MAX_WARNING_LENGTH) return text;
+  const chars = Array.from(text.slice(0, 2 * MAX_WARNING_LENGTH));
   return chars.length <= MAX_WARNING_LENGTH
     ? text
     : `${chars.slice(0, MAX_WARNING_LENGTH - 1).join("")}…`;

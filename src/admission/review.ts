@@ -5,31 +5,27 @@ import {
   type Operation,
 } from "../core/types.js";
 import { badReviewField, errors } from "../errors.js";
+import type { BodyShape } from "./shape.js";
 import { ADMISSION_API_VERSION, ADMISSION_KIND } from "./types.js";
 
 /**
- * The deepest JSON nesting we parse. Real Kubernetes objects are < 30 levels deep; Node's
- * JSON.stringify and structuredClone overflow the stack near 10,000
- * (shared/notes/reliability-and-performance.md §3), so anything deeper is refused up front.
+ * The deepest JSON nesting we decode. Real Kubernetes objects are < 30 levels deep; Node's
+ * JSON.stringify and structuredClone overflow the stack near 10,000 (docs/reliability.md), so
+ * anything deeper is refused before it is decoded (src/admission/shape.ts measures it).
  */
 export const MAX_JSON_DEPTH = 100;
 
 /**
- * Whether a parsed JSON value nests deeper than `limit` (an object or array is one level).
- * Iterative, with an early exit, so a 1,000,000-level input costs nothing but its parse
- * (JSON.parse itself handles that depth; the recursive walks after it would not).
+ * A body refused before decoding (too many values, too deep) that still names an
+ * AdmissionReview uid: the route answers it with an AdmissionReview (a denial naming the
+ * limit, or an allow when the object is being deleted) instead of a bare 400, so the apiserver
+ * shows the user why.
  */
-export function depthExceeds(value: unknown, limit: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [unknown, number];
-    if (node === null || typeof node !== "object") continue;
-    if (depth + 1 > limit) return true;
-    for (const child of Array.isArray(node) ? node : Object.values(node)) {
-      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
-    }
-  }
-  return false;
+export class OversizedReview {
+  constructor(
+    readonly shape: Pick<BodyShape, "operation" | "deleting"> & { uid: string },
+    readonly error: Error & { code: string },
+  ) {}
 }
 
 /**

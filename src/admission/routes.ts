@@ -1,16 +1,25 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Decide, DecideContext, Decision } from "../core/types.js";
+import {
+  type Decide,
+  type DecideContext,
+  type Decision,
+  OPERATIONS,
+  type Operation,
+} from "../core/types.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { LogLimiter } from "./log-limiter.js";
 import type { Review } from "./response.js";
-import { respond } from "./response.js";
-import { decodeReview } from "./review.js";
+import { allow, deny, respond } from "./response.js";
+import { decodeReview, OversizedReview } from "./review.js";
 
 export interface AdmissionRoutesOptions {
   validate: Decide;
   mutate: Decide;
   logger: Logger;
   metrics: Metrics;
+  /** Review lines are rate-limited per decision (a forged-review flood must not flood logs). */
+  logLimiter?: LogLimiter;
 }
 
 /**
@@ -28,6 +37,7 @@ export async function admissionRoutes(
     (webhook: "validate" | "mutate", decide: Decide) =>
     async (req: FastifyRequest<{ Querystring: { timeout?: string } }>): Promise<Review> => {
       const started = performance.now();
+      if (req.body instanceof OversizedReview) return oversized(webhook, req.body, started);
       const request = decodeReview(req.body);
       const context: DecideContext = { deadline: deadlineOf(req.query.timeout, started) };
       let decision: Decision;
@@ -55,6 +65,7 @@ export async function admissionRoutes(
         decision.kind === "deny" ? "denied" : review.response?.patch ? "patched" : "allowed";
       metrics.requests.inc({ webhook, operation: request.operation, decision: outcome });
       metrics.duration.observe({ webhook }, durationMs / 1000);
+      if (options.logLimiter?.allow(`review ${outcome}`) === false) return review;
       logger.info(
         {
           webhook,
@@ -75,6 +86,42 @@ export async function admissionRoutes(
       );
       return review;
     };
+
+  /**
+   * A body refused before decoding that names its uid. An object being deleted is allowed
+   * whatever it holds (its finalizers must stay removable; README), and so are DELETE and
+   * CONNECT, which the webhook never judges; anything else is denied with the limit.
+   */
+  const oversized = (
+    webhook: "validate" | "mutate",
+    body: OversizedReview,
+    started: number,
+  ): Review => {
+    const { uid, operation, deleting } = body.shape;
+    const letThrough =
+      operation === "DELETE" || operation === "CONNECT" || (operation === "UPDATE" && deleting);
+    const problem = body.error.message;
+    const review = letThrough
+      ? allow(uid, [`ca-trust-webhook: not inspected: ${problem}`])
+      : deny(uid, {
+          code: 413,
+          reason: "RequestEntityTooLarge",
+          message: `ca-trust-webhook: ${problem}`,
+        });
+    const outcome = letThrough ? "allowed" : "denied";
+    metrics.rejectedInputs.inc({ reason: body.error.code });
+    // The operation label comes from an undecoded body: only the known ones are labels.
+    const label = OPERATIONS.includes(operation as Operation) ? (operation as string) : "unknown";
+    metrics.requests.inc({ webhook, operation: label, decision: outcome });
+    metrics.duration.observe({ webhook }, (performance.now() - started) / 1000);
+    if (options.logLimiter?.allow(body.error.code) !== false) {
+      logger.info(
+        { webhook, uid, operation, decision: outcome, code: body.error.code, message: problem },
+        "review refused before decoding",
+      );
+    }
+    return review;
+  };
 
   fastify.post("/validate", route("validate", options.validate));
   fastify.post("/mutate", route("mutate", options.mutate));

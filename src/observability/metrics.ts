@@ -22,6 +22,19 @@ export interface Metrics {
   readonly accessReviews: Counter<"decision">;
   /** "May this user get it?" questions, by where the answer came from (hit|coalesced|miss). */
   readonly accessReviewCache: Counter<"result">;
+  /** Webhook connections open now. */
+  readonly openConnections: Gauge;
+  /** Connections the server closed itself, by reason (limit|evicted|idle). */
+  readonly connectionsClosed: Counter<"reason">;
+  /** Estimated bytes held by the requests in flight (the --max-request-memory-mib budget). */
+  readonly requestMemoryBytes: Gauge;
+  /** Log lines left out by the rate limit (--log-rate-limit), by reason. */
+  readonly logLinesSuppressed: Counter<"reason">;
+  /**
+   * Where the server's gauges read their values at scrape time (set by buildServer), so
+   * that serving a request never pays for a metric update.
+   */
+  readonly serverState: { openConnections: () => number; requestMemoryBytes: () => number };
 }
 
 /**
@@ -37,6 +50,7 @@ export function createMetrics(
 ): Metrics {
   const cacheSizes: () => Record<string, number> = options.cacheSizes ?? (() => ({}));
   const registry = new Registry();
+  const serverState = { openConnections: () => 0, requestMemoryBytes: () => 0 };
   if (options.processMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: "ca_trust_webhook_" });
   }
@@ -93,5 +107,34 @@ export function createMetrics(
       labelNames: ["result"],
       registers: [registry],
     }),
+    openConnections: new Gauge({
+      name: "ca_trust_webhook_open_connections",
+      help: "Webhook (HTTPS) connections open now",
+      registers: [registry],
+      collect() {
+        this.set(serverState.openConnections());
+      },
+    }),
+    connectionsClosed: new Counter({
+      name: "ca_trust_webhook_connections_closed_total",
+      help: "Connections closed by the server: limit (refused at --max-connections), evicted (made room), idle (no request within --first-request-timeout)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    requestMemoryBytes: new Gauge({
+      name: "ca_trust_webhook_request_memory_bytes",
+      help: "Estimated memory held by the requests being read or decided (--max-request-memory-mib)",
+      registers: [registry],
+      collect() {
+        this.set(serverState.requestMemoryBytes());
+      },
+    }),
+    logLinesSuppressed: new Counter({
+      name: "ca_trust_webhook_log_lines_suppressed_total",
+      help: "Log lines left out by --log-rate-limit, by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    serverState,
   };
 }

@@ -2,7 +2,7 @@ import type { Decide } from "../../src/core/types.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { createMetrics, type Metrics } from "../../src/observability/metrics.js";
 import { type IssuedCertificate, issueCertificate } from "../../src/pki/issue.js";
-import { buildServer } from "../../src/server.js";
+import { buildServer, type ServerLimits } from "../../src/server.js";
 
 /** A fixed clock for certificate dates in these tests. */
 export const NOW = new Date("2026-06-01T00:00:00Z");
@@ -60,6 +60,8 @@ export const allowAll: Decide = async () => ({ kind: "allow", warnings: [] });
 export function testServer(
   decide: { validate?: Decide; mutate?: Decide } = {},
   https?: { cert: string; key: string },
+  limits: Partial<ServerLimits> = {},
+  logger = silentLogger(),
 ): { app: ReturnType<typeof buildServer>; metrics: Metrics } {
   const metrics = createMetrics({ processMetrics: false });
   const app = buildServer(
@@ -67,9 +69,10 @@ export function testServer(
       ...(https ? { https: { ...https, minVersion: "TLSv1.2" as const } } : {}),
       requestTimeoutMs: 2_000,
       keepAliveTimeoutMs: 90_000,
+      limits,
     },
     {
-      logger: silentLogger(),
+      logger,
       metrics,
       validate: decide.validate ?? allowAll,
       mutate: decide.mutate ?? allowAll,

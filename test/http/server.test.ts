@@ -168,14 +168,21 @@ describe("hostile input", () => {
       () => post("/mutate", JSON.stringify(review()), "application/yaml"),
     ],
     [
-      "a __proto__ key",
+      "a __proto__ key standing for the request (removed, so the request is missing)",
       400,
-      "FST_ERR_CTP_INVALID_JSON_BODY",
+      "CTW_ERR_BAD_REVIEW",
       () =>
         post(
           "/validate",
-          '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","__proto__":{"x":1}}',
+          '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","__proto__":{"request":{"uid":"x"}}}',
         ),
+      "request",
+    ],
+    [
+      "JSON with more values than --max-json-values and no uid to answer",
+      400,
+      "CTW_ERR_JSON_TOO_MANY_VALUES",
+      () => post("/validate", `[${Array(200_001).fill("0").join(",")}]`),
     ],
     ["a JSON array body", 400, "CTW_ERR_NOT_ADMISSION_REVIEW", () => post("/validate", "[]")],
     [

@@ -3,8 +3,10 @@ import { applyPatch } from "fast-json-patch";
 import { describe, expect, it } from "vitest";
 import {
   allow,
+  clampMessage,
   clampWarnings,
   deny,
+  MAX_MESSAGE_LENGTH,
   MAX_WARNING_LENGTH,
   MAX_WARNINGS,
   patch,
@@ -117,5 +119,42 @@ describe("envelope properties", () => {
     const decoded = JSON.parse(Buffer.from(r.patch!, "base64").toString("utf8"));
     const doc = applyPatch({ metadata: {} }, decoded, true).newDocument;
     expect(doc).toEqual({ metadata: { annotations: { "ca-trust.dev/injected": "sha256:00" } } });
+  });
+});
+
+describe("clampMessage", () => {
+  it("leaves a message of at most 4,096 characters alone", () => {
+    const message = "x".repeat(MAX_MESSAGE_LENGTH);
+    expect(clampMessage(message)).toBe(message);
+  });
+
+  it("cuts a longer one to 4,096 characters and says how many were left out", () => {
+    const message = "a".repeat(7_000_000);
+    const clamped = clampMessage(message);
+    expect(clamped.length).toBeLessThanOrEqual(MAX_MESSAGE_LENGTH);
+    const left = Number(
+      /\(([\d,]+) more characters not shown\)$/.exec(clamped)?.[1]?.replace(/,/g, ""),
+    );
+    expect(clamped.indexOf(" … (") + left).toBe(message.length);
+  });
+
+  it("never splits a surrogate pair", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 4_000, max: 5_000 }), (n) => {
+        const clamped = clampMessage(`${"a".repeat(n % 2)}${"😀".repeat(n)}`);
+        expect(clamped.length).toBeLessThanOrEqual(MAX_MESSAGE_LENGTH);
+        expect(clamped).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it("is applied to every denial the envelope builder makes", () => {
+    const review = deny("u", { code: 422, reason: "Invalid", message: "e; ".repeat(100_000) });
+    expect(review.response?.status?.message.length).toBeLessThanOrEqual(MAX_MESSAGE_LENGTH);
+  });
+
+  it("bounds a megabyte warning without splitting it into a megabyte of code points", () => {
+    expect(clampWarnings(["w ".repeat(1_000_000)])[0]?.length).toBeLessThanOrEqual(120);
   });
 });

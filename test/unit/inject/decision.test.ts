@@ -3,7 +3,11 @@ import { applyPatch, deepClone } from "fast-json-patch";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { AdmissionRequest, KubeObject } from "../../../src/core/types.js";
 import type { ClusterView } from "../../../src/core/view.js";
-import { decideInjection, type InjectionPolicy } from "../../../src/inject/decision.js";
+import {
+  decideInjection,
+  type InjectionPolicy,
+  MAX_PATCH_BYTES,
+} from "../../../src/inject/decision.js";
 import { DEFAULT_INJECTION_SETTINGS } from "../../../src/inject/settings.js";
 import { MemoryClusterView } from "../../../src/kube/memory.js";
 import { NOW, type PkiFixtures, pkiFixtures } from "../../fixtures/pki/certificates.js";
@@ -262,5 +266,56 @@ describe("decideInjection", () => {
       );
       expect(again.kind === "patch" ? again.operations : []).toEqual([]);
     }
+  });
+});
+
+describe("the patch-size limit", () => {
+  /** A Pod in the labelled namespace with `n` minimal containers (and `init` init containers). */
+  const wide = (n: number, init = 0): KubeObject => {
+    const p = pod("labelled");
+    const named = (prefix: string, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ name: `${prefix}-${i}`, image: "busybox" }));
+    p.spec = {
+      containers: named("c", n),
+      ...(init > 0 ? { initContainers: named("i", init) } : {}),
+    };
+    return p;
+  };
+
+  it("injects a Pod of 1,000 containers (a patch under 512 KiB)", async () => {
+    const decision = await decideInjection(request(wide(1_000)), POLICY, view(), NOW);
+    expect(decision.kind).toBe("patch");
+    const size = decision.kind === "patch" ? JSON.stringify(decision.operations).length : 0;
+    expect(size).toBeLessThanOrEqual(MAX_PATCH_BYTES);
+  });
+
+  it.each([
+    [
+      "12,000 containers, refused before planning",
+      12_000,
+      0,
+      /\(12,000 containers\) would be at least 1,172 KiB; the webhook sends at most 512 KiB/,
+    ],
+    [
+      "1,300 containers and 300 init containers, measured",
+      1_300,
+      300,
+      /\(1,600 containers\) would be \d{3,} KiB; the webhook sends at most 512 KiB/,
+    ],
+  ])("denies a Pod whose patch would be too large: %s", async (_name, n, init, message) => {
+    const decision = await decideInjection(request(wide(n, init)), POLICY, view(), NOW);
+    expect(decision.kind).toBe("deny");
+    if (decision.kind === "deny") expect(decision.message).toMatch(message);
+  });
+
+  it("admits it uninjected with a warning under skip-and-warn", async () => {
+    const decision = await decideInjection(
+      request(wide(12_000)),
+      { ...POLICY, onFailure: "skip-and-warn" },
+      view(),
+      NOW,
+    );
+    expect(decision.kind).toBe("allow");
+    expect(decision.warnings.join()).toMatch(/^CA not injected: the CA injection patch/);
   });
 });

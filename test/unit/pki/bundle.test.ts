@@ -494,3 +494,23 @@ describe("analyseBundle on hostile values", () => {
     expect(analysis.ok).toBe(false);
   });
 });
+
+describe("the certificate cap (bounded CPU per value)", () => {
+  it("analyses twice a full public-roots bundle (300 certificates)", () => {
+    const bundle = f.hundredCAs.repeat(3);
+    const analysis = analyse(bundle);
+    expect(analysis.ok).toBe(true);
+    expect(analysis.certificates).toHaveLength(MAX_BUNDLE_BLOCKS);
+  });
+
+  it("refuses 4,900 certificates (2.8 MB) by their count, naming the limit", () => {
+    const bundle = f.root.certificatePem.repeat(4_900);
+    expect(Buffer.byteLength(bundle)).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
+    const analysis = analyse(bundle);
+    expect(analysis.findings.map((x) => x.code)).toEqual(["PEM_TOO_LARGE"]);
+    expect(analysis.findings[0]?.message).toBe(
+      "value has more than 300 PEM blocks; at most 300 are analysed (a full public-roots bundle has about 150)",
+    );
+    expect(analysis.certificates).toEqual([]);
+  });
+});

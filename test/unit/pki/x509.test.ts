@@ -30,7 +30,44 @@ describe("summarizeCertificate", () => {
     ["truncated DER", (f: PkiFixtures) => f.root.der.subarray(0, 100)],
     ["DER with trailing bytes", (f: PkiFixtures) => Uint8Array.from([...f.root.der, 0])],
     ["random text", () => new TextEncoder().encode("not a certificate")],
+    ["PEM text (OpenSSL alone would read it)", (f: PkiFixtures) => bytes(f.root.certificatePem)],
+    [
+      "a basicConstraints cA TRUE that is not DER (0x01: Go refuses it)",
+      (f: PkiFixtures) => patchBasicConstraints(f.root.der, [0x30, 0x03, 0x01, 0x01, 0x01]),
+    ],
+    [
+      "a basicConstraints value that is not a SEQUENCE",
+      (f: PkiFixtures) => patchBasicConstraints(f.root.der, [0x31, 0x03, 0x01, 0x01, 0xff]),
+    ],
+    [
+      "a basicConstraints SEQUENCE with trailing junk inside",
+      (f: PkiFixtures) => patchBasicConstraints(f.root.der, [0x30, 0x03, 0x01, 0x01, 0xff], true),
+    ],
   ])("returns undefined for %s", (_name, build) => {
     expect(summarizeCertificate(build(f))).toBeUndefined();
   });
 });
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/**
+ * The DER with the value of its basicConstraints extension (`30 03 01 01 ff`: cA TRUE, as the
+ * fixtures issue it) replaced by `value` of the same length; with `junk`, the SEQUENCE claims
+ * one byte less so that a stray byte follows it inside the OCTET STRING.
+ */
+function patchBasicConstraints(der: Uint8Array, value: number[], junk = false): Uint8Array {
+  const marker = [0x06, 0x03, 0x55, 0x1d, 0x13];
+  const text = Buffer.from(der).toString("hex");
+  const at = text.indexOf(Buffer.from(marker).toString("hex"));
+  if (at < 0) throw new Error("fixture has no basicConstraints");
+  const copy = Uint8Array.from(der);
+  const ext = at / 2 + marker.length;
+  // Skip `critical` (01 01 ff) if present, then the OCTET STRING header (04 05).
+  const octets = copy[ext] === 0x01 ? ext + 3 : ext;
+  expect([copy[octets], copy[octets + 1], ...copy.subarray(octets + 2, octets + 7)]).toEqual([
+    0x04, 0x05, 0x30, 0x03, 0x01, 0x01, 0xff,
+  ]);
+  copy.set(value, octets + 2);
+  if (junk) copy[octets + 3] = 0x02;
+  return copy;
+}
