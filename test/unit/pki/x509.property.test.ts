@@ -24,7 +24,11 @@ describe("summarizeCertificate agrees with the pkijs reader", () => {
       fc.asyncProperty(
         fc.string({ minLength: 1, maxLength: 40, unit: "grapheme" }),
         fc.boolean(),
-        fc.date({ min: new Date("1970-01-01T00:00:00Z"), max: new Date("2090-01-01T00:00:00Z") }),
+        fc.date({
+          min: new Date("1970-01-01T00:00:00Z"),
+          max: new Date("2090-01-01T00:00:00Z"),
+          noInvalidDate: true,
+        }),
         fc.integer({ min: 1, max: 40 * 365 }),
         async (commonName, isCA, notBefore, days) => {
           const start = new Date(Math.floor(notBefore.getTime() / 1000) * 1000);
