@@ -1,6 +1,6 @@
 import type { AdmissionRequest, Decision, KubeObject } from "../core/types.js";
 import type { ClusterView, SecretObject } from "../core/view.js";
-import { analyseBundle, type BundleAnalysis } from "../pki/bundle.js";
+import { analyseBundle, type BundleAnalysis, MAX_BUNDLE_BLOCKS } from "../pki/bundle.js";
 import { type FieldError, fieldError, summarize } from "./field-error.js";
 import {
   findRule,
@@ -404,17 +404,47 @@ function checkSecretData(
     );
     return;
   }
-  let certificates = 0;
-  let eligibleKeys = 0;
-  for (const k of Object.keys(data).sort()) {
+  const allKeys = Object.keys(data);
+  if (allKeys.length > MAX_SECRET_KEYS) {
+    errors.push(
+      fieldError(
+        "Invalid",
+        pathOf(undefined),
+        name,
+        `${where} has ${allKeys.length.toLocaleString("en-US")} keys; a CA Secret read key by key may have at most ${MAX_SECRET_KEYS.toLocaleString("en-US")}`,
+      ),
+    );
+    return;
+  }
+  // Each value is bounded by the analysis (MAX_BUNDLE_BLOCKS), but a Secret of many values is
+  // not: the PEM blocks of all its eligible keys are counted first, and over the same bound
+  // nothing is parsed (one review must not hold the event loop for long).
+  const eligible: [string, Buffer][] = [];
+  let blocks = 0;
+  for (const k of allKeys.sort()) {
     const bytes = decodeBase64(data[k] as string);
     if (!isEligible(k, bytes)) continue;
-    eligibleKeys++;
+    eligible.push([k, bytes]);
+    blocks += countPemBlocks(bytes);
+  }
+  if (blocks > MAX_BUNDLE_BLOCKS) {
+    errors.push(
+      fieldError(
+        "Invalid",
+        pathOf(undefined),
+        name,
+        `${where} has ${blocks.toLocaleString("en-US")} PEM blocks across ${eligible.length.toLocaleString("en-US")} keys; at most ${MAX_BUNDLE_BLOCKS} are analysed per Secret`,
+      ),
+    );
+    return;
+  }
+  let certificates = 0;
+  for (const [k, bytes] of eligible) {
     const analysis = analyseBundle(bytes, options);
     certificates += analysis.certificates.length;
     collect(analysis, pathOf(k), name, `${where} key "${k}":`, errors, warnings);
   }
-  if (eligibleKeys === 0 || (certificates === 0 && errors.length === 0)) {
+  if (eligible.length === 0 || (certificates === 0 && errors.length === 0)) {
     errors.push(
       fieldError(
         "Invalid",
@@ -424,6 +454,27 @@ function checkSecretData(
       ),
     );
   }
+}
+
+/**
+ * Most keys of a Secret read in eligible mode (every key is decoded and looked at). Real CA
+ * Secrets have a handful; a Secret of 70,000 tiny keys would otherwise cost half a second of
+ * CPU in one review.
+ */
+const MAX_SECRET_KEYS = 1024;
+
+/** PEM BEGIN lines in a value (an upper bound of its blocks), without parsing it. */
+function countPemBlocks(bytes: Buffer): number {
+  let count = 0;
+  for (
+    let at = bytes.indexOf("-----BEGIN ");
+    at !== -1;
+    at = bytes.indexOf("-----BEGIN ", at + 11)
+  ) {
+    count++;
+    if (count > MAX_BUNDLE_BLOCKS) break;
+  }
+  return count;
 }
 
 /** Connectors' rule: a key ending `.crt` / `.pem`, or a value that contains a PEM header. */
@@ -456,8 +507,8 @@ function collect(
     if (f.severity === "warning") warnings.push(`${where} ${f.message}`);
 }
 
-function decodeBase64(text: string): Uint8Array {
-  return typeof text === "string" ? Buffer.from(text, "base64") : new Uint8Array();
+function decodeBase64(text: string): Buffer {
+  return Buffer.from(typeof text === "string" ? text : "", "base64");
 }
 
 /** A Secret object's data, with `stringData` merged in (offline inputs may carry it). */

@@ -541,6 +541,58 @@ const scenarios: Scenario[] = [
     expect: { decision: "deny", message: /key "ca\.crt"/ },
   },
   {
+    name: "a labelled Secret of 70,000 keys is denied by its key count, without reading them",
+    group: "",
+    kind: "Secret",
+    object: () =>
+      globalSecret(
+        "connectors-system",
+        Object.fromEntries(
+          Array.from({ length: 70_000 }, (_, i) => [`k${i}.crt`, b64(pki.root.certificatePem)]),
+        ),
+      ),
+    expect: {
+      decision: "deny",
+      message:
+        /^Secret "global-ca" is invalid: data: Invalid value: "global-ca": .* has 70,000 keys; .* at most 1,024$/,
+    },
+  },
+  {
+    name: "a labelled Secret whose keys hold more than 300 PEM blocks together is denied before parsing",
+    group: "",
+    kind: "Secret",
+    object: () =>
+      globalSecret(
+        "connectors-system",
+        Object.fromEntries(
+          Array.from({ length: 4 }, (_, i) => [
+            `part${i}.crt`,
+            b64(pki.root.certificatePem.repeat(80)),
+          ]),
+        ),
+      ),
+    expect: {
+      decision: "deny",
+      message: /has 320 PEM blocks across 4 keys; at most 300 are analysed per Secret/,
+    },
+  },
+  {
+    name: "a labelled Secret with 300 PEM blocks across its keys is analysed",
+    group: "",
+    kind: "Secret",
+    object: () =>
+      globalSecret(
+        "connectors-system",
+        Object.fromEntries(
+          Array.from({ length: 3 }, (_, i) => [
+            `part${i}.crt`,
+            b64(pki.root.certificatePem.repeat(100)),
+          ]),
+        ),
+      ),
+    expect: { decision: "allow", warning: /duplicate/i },
+  },
+  {
     name: "a labelled Secret outside the system namespace is allowed with a warning",
     group: "",
     kind: "Secret",
