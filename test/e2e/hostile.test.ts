@@ -11,7 +11,7 @@
  * - every hostile request gets a clear refusal.
  *
  * Through the apiserver (dry-run creates; the apiserver caps a body at 3 MiB): a Pod with
- * 1,000,000 tolerations, a DataPlane with a 1,000,000-element array, DataPlanes with an inline
+ * 1,000,000 tolerations, a Connector with a 1,000,000-element array, DataPlanes with an inline
  * CA of 4,900 certificates three at a time (one byte changed each time, so no memo helps), a
  * Pod with 12,000 containers. Directly to the webhook's port: 3.6 MiB of nesting, and 4,000
  * sockets that never speak. The figures are printed for docs/reliability.md.
@@ -165,7 +165,7 @@ const REFUSALS: Record<string, { status: number[]; message: RegExp }[]> = {
       message: /JSON holds 1,000,\d{3} values; the webhook accepts at most 200,000/,
     },
   ],
-  dataPlaneArray: [
+  connectorArray: [
     {
       status: [413],
       message: /JSON holds 1,000,\d{3} values; the webhook accepts at most 200,000/,
@@ -235,6 +235,9 @@ describe("hostile clients while legitimate Pods are created", () => {
     const dryRun = (resource: string) => `${resource}?dryRun=All`;
     const pods = dryRun(`/api/v1/namespaces/${namespace}/pods`);
     const dataPlanes = dryRun(`/apis/openchoreo.dev/v1alpha1/namespaces/${namespace}/dataplanes`);
+    const connectors = dryRun(
+      `/apis/connectors.alauda.io/v1alpha1/namespaces/${namespace}/connectors`,
+    );
 
     // The hostile bodies, built once.
     const hostilePod = (spec: string) =>
@@ -244,10 +247,11 @@ describe("hostile clients while legitimate Pods are created", () => {
     const tolerations = hostilePod(
       `{"automountServiceAccountToken":false,"containers":[{"name":"app","image":"nginx"}],"tolerations":[${Array(1_000_000).fill("{}").join(",")}]}`,
     );
-    // Valid as far as the CRD schema goes (validating webhooks run after it), plus padding.
-    const dataPlaneArray = hostilePlane(
-      `{"clusterAgent":{"clientCA":{"secretKeyRef":{"name":"agent-ca","key":"ca.crt"}}},"padding":[${Array(1_000_000).fill("0").join(",")}]}`,
-    );
+    // Valid as far as the CRD schema goes (validating webhooks run after it, and an unknown
+    // field would be pruned before admission): the real Connector CRD keeps whatever a
+    // `spec.params[].value` holds, so 1,000,000 array elements reach the webhook there. (The
+    // real DataPlane CRD keeps no unknown field: the same padding would be pruned.)
+    const connectorArray = `{"apiVersion":"connectors.alauda.io/v1alpha1","kind":"Connector","metadata":{"generateName":"hostile-","namespace":"${namespace}"},"spec":{"caCertSecretRef":{"name":"agent-ca"},"params":[{"name":"padding","value":[${Array(1_000_000).fill("0").join(",")}]}]}}`;
     // 4,900 certificates in 2.8 MB, as in the report: one base64 line per block (PEM allows
     // it), which keeps the JSON-escaped value under the apiserver's 3 MiB.
     const certificates = (await caBundle(50, "H"))
@@ -368,7 +372,7 @@ describe("hostile clients while legitimate Pods are created", () => {
 
     const attacks = [
       loop("tolerations", () => api(pods, tolerations)),
-      loop("dataPlaneArray", () => api(dataPlanes, dataPlaneArray)),
+      loop("connectorArray", () => api(connectors, connectorArray)),
       // Three bundles in flight at all times, each with a different byte (no memo hit).
       ...[0, 1, 2].map((k) => loop("bundle", (i) => api(dataPlanes, bundle(i * 3 + k)))),
       loop("containers", () => api(pods, containers)),
@@ -466,56 +470,46 @@ describe("an object whose status holds a __proto__ key", () => {
     await server?.stop();
   });
 
+  // The issue's case is a DataPlane, but the real DataPlane CRD prunes a `__proto__` key from
+  // its status (it keeps no unknown field); the real Connector CRD keeps it in
+  // `status.annotations` (a map of strings), so the Connector is where it can be stored.
   it("can still have its finalizer removed once deleted, and is gone", async () => {
-    const name = uniqueName("dp");
-    const plane = {
-      apiVersion: "openchoreo.dev/v1alpha1",
-      kind: "DataPlane",
+    const name = uniqueName("conn");
+    const resource = "connectors.connectors.alauda.io";
+    const connector = {
+      apiVersion: "connectors.alauda.io/v1alpha1",
+      kind: "Connector",
       metadata: { name, namespace, finalizers: ["e2e.ca-trust.dev/hold"] },
-      spec: { clusterAgent: { clientCA: { value: await caBundle(1, "Proto test") } } },
+      spec: { caCertSecretRef: { name: "agent-ca" } },
     };
-    await cp.kubectl(["apply", "-f", "-"], { input: toYaml(plane) });
-    const path = `/apis/openchoreo.dev/v1alpha1/namespaces/${namespace}/dataplanes/${name}`;
+    await cp.kubectl(["apply", "-f", "-"], { input: toYaml(connector) });
+    const path = `/apis/connectors.alauda.io/v1alpha1/namespaces/${namespace}/connectors/${name}`;
 
     // Through the status subresource, which the webhook never sees.
     const patched = await cp.kubectl([
       "patch",
-      "dataplanes.openchoreo.dev",
+      resource,
       name,
       "-n",
       namespace,
       "--subresource=status",
       "--type=merge",
       "-p",
-      '{"status":{"__proto__":{"polluted":true},"phase":"Ready"}}',
+      '{"status":{"annotations":{"__proto__":"polluted","constructor":"x"}}}',
     ]);
     expect(patched.code).toBe(0);
     const stored = await cp.request("GET", path);
-    expect(stored.body).toContain('"__proto__":{"polluted":true}');
+    expect(stored.body).toContain('"__proto__":"polluted"');
 
     // An ordinary update of it is decided (the key is dropped while decoding), not refused.
-    const labelled = await cp.kubectl([
-      "label",
-      "dataplanes.openchoreo.dev",
-      name,
-      "-n",
-      namespace,
-      "team=a",
-    ]);
+    const labelled = await cp.kubectl(["label", resource, name, "-n", namespace, "team=a"]);
     expect(labelled.code).toBe(0);
 
-    await cp.kubectl([
-      "delete",
-      "dataplanes.openchoreo.dev",
-      name,
-      "-n",
-      namespace,
-      "--wait=false",
-    ]);
+    await cp.kubectl(["delete", resource, name, "-n", namespace, "--wait=false"]);
     const removed = await cp.kubectl(
       [
         "patch",
-        "dataplanes.openchoreo.dev",
+        resource,
         name,
         "-n",
         namespace,
@@ -529,12 +523,18 @@ describe("an object whose status holds a __proto__ key", () => {
     await pollUntil(
       async () => ((await cp.request("GET", path)).status === 404 ? true : undefined),
       {
-        what: `DataPlane ${namespace}/${name} to be gone`,
+        what: `Connector ${namespace}/${name} to be gone`,
         timeoutMs: 30_000,
       },
     );
     // Both updates reached the webhook and were decided.
-    const reviews = server.reviews().filter((r) => r.name === name && r.operation === "UPDATE");
-    expect(reviews.map((r) => r.decision)).toEqual(["allowed", "allowed"]);
+    const updates = () =>
+      server.reviews().filter((r) => r.name === name && r.operation === "UPDATE");
+    // The log lines are read as the server writes them: wait for the second one.
+    await pollUntil(async () => (updates().length >= 2 ? true : undefined), {
+      what: `two UPDATE reviews of ${name} in the webhook's log`,
+      timeoutMs: 10_000,
+    }).catch(() => undefined);
+    expect(updates().map((r) => r.decision)).toEqual(["allowed", "allowed"]);
   });
 });
