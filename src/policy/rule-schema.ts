@@ -83,6 +83,7 @@ function taggedUnion<Tag extends string, Branches extends Tagged<Tag>[]>(
         properties: { [tag]: { const: values[i] } },
         ...(values[i] === options.fallback ? {} : { required: [tag] }),
       },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, never awaited.
       then: branch,
     })),
   });
