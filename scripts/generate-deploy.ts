@@ -198,7 +198,7 @@ const CLIENT_CONFIG = (path: string) => (indent: number) =>
 function failureComments(text: string): string {
   let out = text;
   for (const lines of [FAIL_COMMENT.validate, FAIL_COMMENT.mutate]) {
-    const block = new RegExp(`^( *)# ${escape(lines[0] as string)}\\n(?:\\1# .*\\n)*`, "gm");
+    const block = new RegExp(`^( *)# ${escapeRegExp(lines[0] as string)}\\n(?:\\1# .*\\n)*`, "gm");
     out = out.replace(block, (found: string, spaces: string) => {
       const ignore = FAIL_COMMENT.ignore.map((l) => `${spaces}# ${l}\n`).join("");
       return `${spaces}{{- if eq .Values.failurePolicy "Ignore" }}\n${ignore}${spaces}{{- else }}\n${found}${spaces}{{- end }}\n`;
@@ -207,7 +207,7 @@ function failureComments(text: string): string {
   return out;
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
