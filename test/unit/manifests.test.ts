@@ -380,7 +380,7 @@ describe("MutatingWebhookConfiguration for Pods", () => {
 
   const label = fc.constantFrom(undefined, "enabled", "true", "false", "disabled");
   const namespace = fc.constantFrom("team-a", "kube-system", "kube-node-lease", "ca-trust-system");
-  it("a Pod is sent at most once, and exactly when DESIGN.md's opt-in says so", () => {
+  it("a Pod is sent at most once, and exactly when the opt-in labels say so", () => {
     fc.assert(
       fc.property(namespace, label, label, (ns, nsLabel, podLabel) => {
         const nsLabels: Record<string, string> = { "kubernetes.io/metadata.name": ns };
