@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import Type, { type Static } from "typebox";
 import { Document, isMap, isScalar, isSeq, type YAMLMap } from "yaml";
 import type { Config } from "./config.js";
 import { INJECT_LABEL, INJECT_LABEL_VALUES } from "./inject/settings.js";
@@ -15,9 +17,11 @@ import {
  * reference rule, and labelled Secrets through a CEL `matchConditions`), the
  * MutatingWebhookConfiguration for Pods (the two opt-in selectors), and the
  * ValidatingAdmissionPolicy + binding that enforce the cross-namespace rule inside the
- * apiserver, so that it holds while our server is down. `ca-trust-webhook manifests` prints
- * them; the checked-in copies in deploy/ are this output (test/unit/manifests.test.ts), and the
- * Helm chart renders the same objects (test/e2e/deploy.test.ts).
+ * apiserver, so that it holds while our server is down. This module is the only derivation:
+ * `ca-trust-webhook manifests` prints it, the checked-in copies in deploy/ and the Helm chart's
+ * templates are generated from it (scripts/generate-deploy.ts), and the chart takes the
+ * rule-derived parts as data (`deriveRegistration`, `renderHelmValues`) instead of deriving
+ * them again (docs/architecture.md "Registration").
  */
 
 /** Name of every object we register (webhook configurations, Service, ServiceAccount). */
@@ -100,23 +104,185 @@ export function renderManifests(
 ): Manifest[] {
   const o: ManifestOptions = { ...DEFAULT_MANIFEST_OPTIONS, ...options };
   if (o.only === "self-managed") return selfManagedPolicy(o);
-  const rules = [...BUILTIN_RULES, ...config.rules];
+  const registration = deriveRegistration(config.rules);
   const out: Manifest[] = [];
-  if (o.only !== "vap") out.push(validatingWebhooks(rules, o), mutatingWebhooks(o));
-  if (o.only !== "webhooks") out.push(...admissionPolicy(rules, config.allowedSecretNamespaces));
+  if (o.only !== "vap") out.push(validatingWebhooks(registration, o), mutatingWebhooks(o));
+  if (o.only !== "webhooks") {
+    out.push(...admissionPolicy(registration, config.allowedSecretNamespaces));
+  }
   return out;
 }
 
-// --- webhook configurations -------------------------------------------------------------
+// --- the rule-derived parts ----------------------------------------------------------------
 
 /** A webhook `rules` entry / a policy `resourceRules` entry (admissionregistration/v1). */
-export interface RuleWithOperations {
-  apiGroups: string[];
-  apiVersions: string[];
-  operations: string[];
-  resources: string[];
-  scope: string;
+const RuleWithOperationsSchema = Type.Object(
+  {
+    apiGroups: Type.Array(Type.String()),
+    apiVersions: Type.Array(Type.String()),
+    operations: Type.Array(Type.String()),
+    resources: Type.Array(Type.String()),
+    scope: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type RuleWithOperations = Static<typeof RuleWithOperationsSchema>;
+
+/** A ValidatingAdmissionPolicy validation, as `deriveRegistration` leaves it. */
+const PolicyValidationSchema = Type.Object(
+  {
+    expression: Type.String(),
+    message: Type.String(),
+    messageExpression: Type.String(),
+    reason: Type.Enum(["Forbidden", "Invalid"]),
+    /**
+     * Only while `allowedSecretNamespaces` is set: the validation names the list through
+     * `ALLOWED_NAMESPACES_PLACEHOLDER`, which `policyValidations` replaces (and the chart the
+     * same way, so `--set allowedSecretNamespaces` needs no new registration).
+     */
+    allowedSecretNamespaces: Type.Optional(Type.Literal(true)),
+  },
+  { additionalProperties: false },
+);
+type PolicyValidation = Static<typeof PolicyValidationSchema>;
+
+/**
+ * The parts of the registration that depend on the rule table, and only on it: the Helm
+ * chart's templates place them (values `registration`, or files/registration.yaml for the
+ * built-in rules alone) and derive nothing themselves. The digests name the rules they were
+ * derived from, so the chart can refuse rules that come without their registration.
+ */
+export const RegistrationSchema = Type.Object(
+  {
+    /** `sha256:` of the built-in rules (`goJson`): another version's registration is refused. */
+    builtinRules: Type.String({ pattern: "^sha256:[0-9a-f]{64}$" }),
+    /** `sha256:` of the config file's rules as helm's `toJson` writes them (`goJson`). */
+    rules: Type.String({ pattern: "^sha256:[0-9a-f]{64}$" }),
+    /** The references webhook's `rules`. */
+    webhookRules: Type.Array(RuleWithOperationsSchema),
+    /** The labelled-Secret webhook's `matchConditions` (empty: no such webhook). */
+    labelledSecretConditions: Type.Array(
+      Type.Object(
+        { name: Type.String(), expression: Type.String() },
+        { additionalProperties: false },
+      ),
+    ),
+    policy: Type.Object(
+      {
+        resourceRules: Type.Array(RuleWithOperationsSchema),
+        validations: Type.Array(PolicyValidationSchema),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "generated by `ca-trust-webhook manifests --config FILE --helm-values` together with `rules`; do not edit",
+  },
+);
+export type Registration = Static<typeof RegistrationSchema>;
+
+/** Stands for the list of `allowedSecretNamespaces` in a flagged validation. */
+export const ALLOWED_NAMESPACES_PLACEHOLDER = "__ALLOWED_SECRET_NAMESPACES__";
+
+/**
+ * The registration's rule-derived parts for the built-in rules followed by `rules` (the config
+ * file's), in the order the server applies them (decisions.ts).
+ */
+export function deriveRegistration(rules: readonly Rule[]): Registration {
+  const all = [...BUILTIN_RULES, ...rules];
+  const reference = all.filter((r): r is ReferenceRule => r.type === "reference");
+  const labelled = all.filter((r): r is LabelledSecretRule => r.type === "labelledSecret");
+  // Feature-gated rules are left out of the policy: their gate is a ConfigMap the policy
+  // cannot see, and enforcing them while the gate is off would deny what the webhook allows.
+  const enforced = reference.filter(
+    (r) =>
+      r.featureGate === undefined &&
+      r.references.some((s) => s.refs.length > 0 && (r.scope === "Cluster" || s.namespaceField)),
+  );
+  return {
+    builtinRules: rulesDigest(BUILTIN_RULES),
+    rules: rulesDigest(rules),
+    webhookRules: resourceRules(reference),
+    labelledSecretConditions:
+      labelled.length === 0
+        ? []
+        : [{ name: "labelled-ca-secret", expression: labelledSecretCondition(labelled) }],
+    policy: {
+      resourceRules: resourceRules(enforced),
+      validations: enforced.flatMap((rule) =>
+        rule.references.flatMap((spec) =>
+          spec.refs.flatMap((ref) => referenceValidations(rule, spec, ref)),
+        ),
+      ),
+    },
+  };
 }
+
+/**
+ * The policy's validations for an `allowedSecretNamespaces` list: the flagged ones only when
+ * it is set, with the placeholder replaced by the list (as CEL literals in expressions, in
+ * double quotes in messages). The chart's `ca-trust-webhook.policyValidations` does the same
+ * replacement; namespaces are DNS labels, so neither needs escaping.
+ */
+export function policyValidations(
+  validations: readonly PolicyValidation[],
+  allowed: readonly string[],
+): Validation[] {
+  const celList = allowed.map(cel).join(", ");
+  const quotedList = allowed.map((n) => `"${n}"`).join(", ");
+  const out: Validation[] = [];
+  for (const { allowedSecretNamespaces, ...v } of validations) {
+    if (allowedSecretNamespaces !== true) out.push(v);
+    else if (allowed.length > 0) {
+      const fill = (text: string) =>
+        text
+          .replaceAll(cel(ALLOWED_NAMESPACES_PLACEHOLDER), celList)
+          .replaceAll(`"${ALLOWED_NAMESPACES_PLACEHOLDER}"`, quotedList);
+      out.push({
+        ...v,
+        expression: fill(v.expression),
+        message: fill(v.message),
+        messageExpression: fill(v.messageExpression),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * `sha256:<hex>` of `goJson(rules)`: the digest the chart computes from `values.rules` with
+ * `sha256sum (toJson ...)`, so the two agree on the same rules.
+ */
+export function rulesDigest(rules: readonly Rule[]): string {
+  return `sha256:${createHash("sha256").update(goJson(rules), "utf8").digest("hex")}`;
+}
+
+/**
+ * JSON as Go's encoding/json writes it (helm's `toJson`): object keys sorted, `<`, `>`, `&`,
+ * U+2028 and U+2029 escaped as \u00XX / \u20XX, no spaces. Rule values hold no control
+ * characters and no numbers (the schema), where the two encoders differ further.
+ */
+export function goJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(goJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${goString(k)}:${goJson(v)}`).join(",")}}`;
+  }
+  return typeof value === "string" ? goString(value) : JSON.stringify(value);
+}
+
+function goString(text: string): string {
+  return JSON.stringify(text).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+// --- webhook configurations -------------------------------------------------------------
 
 /** One `rules` entry per group/version/resource; kinds in name order (stable, as Helm's `range`). */
 export function resourceRules(rules: readonly ReferenceRule[]): RuleWithOperations[] {
@@ -173,21 +339,19 @@ function common(o: ManifestOptions): Record<string, unknown> {
   };
 }
 
-function validatingWebhooks(rules: readonly Rule[], o: ManifestOptions): Manifest {
-  const reference = rules.filter((r): r is ReferenceRule => r.type === "reference");
-  const labelled = rules.filter((r): r is LabelledSecretRule => r.type === "labelledSecret");
+function validatingWebhooks(registration: Registration, o: ManifestOptions): Manifest {
   const namespaceSelector = { matchExpressions: [excludedNamespaces(o)] };
   const webhooks: Record<string, unknown>[] = [];
-  if (reference.length > 0) {
+  if (registration.webhookRules.length > 0) {
     webhooks.push({
       name: WEBHOOK_NAMES.references,
       clientConfig: clientConfig(o, "/validate"),
-      rules: resourceRules(reference),
+      rules: registration.webhookRules,
       namespaceSelector,
       ...common(o),
     });
   }
-  if (labelled.length > 0) {
+  if (registration.labelledSecretConditions.length > 0) {
     webhooks.push({
       name: WEBHOOK_NAMES.labelledSecrets,
       clientConfig: clientConfig(o, "/validate"),
@@ -202,9 +366,7 @@ function validatingWebhooks(rules: readonly Rule[], o: ManifestOptions): Manifes
       ],
       // Every Secret write of the cluster would otherwise reach us; RBAC-free filtering by
       // label happens in the apiserver.
-      matchConditions: [
-        { name: "labelled-ca-secret", expression: labelledSecretCondition(labelled) },
-      ],
+      matchConditions: registration.labelledSecretConditions,
       namespaceSelector,
       ...common(o),
     });
@@ -284,37 +446,18 @@ function mutatingWebhooks(o: ManifestOptions): Manifest {
 
 // --- ValidatingAdmissionPolicy -----------------------------------------------------------
 
-interface Validation {
-  expression: string;
-  message: string;
-  messageExpression: string;
-  reason: "Forbidden" | "Invalid";
-}
+type Validation = Omit<PolicyValidation, "allowedSecretNamespaces">;
 
 /**
- * The namespace rules of the engine (policy/engine.ts `checkReference`) as CEL, one validation
- * per reference spelling: a namespaced kind's reference names no other namespace; a
- * cluster-scoped kind's names one (from `allowedSecretNamespaces` when that is set). An UPDATE
- * that leaves the namespace field as it was is allowed (the engine's ratcheting), and objects
- * being deleted are never matched (a finalizer removal must not be blocked). Feature-gated
- * rules are left out: their gate is a ConfigMap the policy cannot see, and enforcing them while
- * the gate is off would deny what the webhook allows.
+ * The policy that enforces the namespace rules of the engine inside the apiserver, for the
+ * rules of `deriveRegistration` (its validations are `referenceValidations`). Objects being
+ * deleted are never matched (a finalizer removal must not be blocked).
  */
 function admissionPolicy(
-  rules: readonly Rule[],
+  registration: Registration,
   allowedSecretNamespaces: readonly string[],
 ): Manifest[] {
-  const enforced = rules.filter(
-    (r): r is ReferenceRule =>
-      r.type === "reference" &&
-      r.featureGate === undefined &&
-      r.references.some((s) => s.refs.length > 0 && (r.scope === "Cluster" || s.namespaceField)),
-  );
-  const validations = enforced.flatMap((rule) =>
-    rule.references.flatMap((spec) =>
-      spec.refs.flatMap((ref) => referenceValidations(rule, spec, ref, allowedSecretNamespaces)),
-    ),
-  );
+  const validations = policyValidations(registration.policy.validations, allowedSecretNamespaces);
   if (validations.length === 0) return [];
   return [
     {
@@ -325,7 +468,7 @@ function admissionPolicy(
         failurePolicy: "Fail",
         matchConstraints: {
           matchPolicy: "Equivalent",
-          resourceRules: resourceRules(enforced),
+          resourceRules: registration.policy.resourceRules,
         },
         matchConditions: [
           { name: "not-being-deleted", expression: "!has(object.metadata.deletionTimestamp)" },
@@ -479,12 +622,18 @@ function selfManagedPolicy(o: ManifestOptions): Manifest[] {
   ];
 }
 
+/**
+ * The namespace rules of the engine (policy/engine.ts `checkReference`) as CEL, for one
+ * reference spelling: a namespaced kind's reference names no other namespace; a
+ * cluster-scoped kind's names one (from `allowedSecretNamespaces` when that is set: the
+ * flagged validation). An UPDATE that leaves the namespace field as it was is allowed (the
+ * engine's ratcheting).
+ */
 function referenceValidations(
   rule: ReferenceRule,
   spec: ReferenceSpec,
   ref: string,
-  allowed: readonly string[],
-): Validation[] {
+): PolicyValidation[] {
   const gate = `${celIn("request.kind.group", rule.apiGroups)} && ${celIn("request.kind.kind", Object.keys(rule.kinds).sort())}`;
   const refValue = (root: string) => `${root}${optionalPath(ref)}`;
   const nsField = spec.namespaceField;
@@ -514,7 +663,7 @@ function referenceValidations(
   const at = `${ref}.${nsField ?? spec.nameField}`;
   const required = `${at}: Required value: a cluster-scoped `;
   const requiredTail = " must name the CA Secret's namespace";
-  const out: Validation[] = [
+  const out: PolicyValidation[] = [
     {
       expression: `!(${gate}) || !${refValue("object")}.hasValue() || ${ns("object")} != '' || ${unchanged(refValue)}`,
       message: `${required}object${requiredTail}`,
@@ -522,14 +671,15 @@ function referenceValidations(
       reason: "Invalid",
     },
   ];
-  if (allowed.length > 0 && nsField !== undefined) {
-    const forbidden = `${at}: Forbidden: must be one of ${allowed.map((n) => `"${n}"`).join(", ")}`;
+  if (nsField !== undefined) {
+    const forbidden = `${at}: Forbidden: must be one of "${ALLOWED_NAMESPACES_PLACEHOLDER}"`;
     out.push({
       // An empty namespace is the Required error above, not this one.
-      expression: `!(${gate}) || ${celIn(ns("object"), ["", ...allowed])} || ${unchanged(refValue)}`,
+      expression: `!(${gate}) || ${celIn(ns("object"), ["", ALLOWED_NAMESPACES_PLACEHOLDER])} || ${unchanged(refValue)}`,
       message: forbidden,
       messageExpression: concat(forbidden),
       reason: "Forbidden",
+      allowedSecretNamespaces: true,
     });
   }
   return out;
@@ -568,7 +718,8 @@ function concat(...parts: (string | { expression: string })[]): string {
 
 // --- YAML --------------------------------------------------------------------------------
 
-const FAIL_COMMENT = {
+/** Why failurePolicy is what it is, by webhook configuration (`ignore`: for either). */
+export const FAIL_COMMENT = {
   validate: [
     "failurePolicy Fail: a CA reference this server did not check must not be admitted silently:",
     "with Ignore, an outage lets a broken or cross-namespace CA through and the user learns of it",
@@ -584,9 +735,9 @@ const FAIL_COMMENT = {
     "own Pods and the control plane always start; 2 replicas and a PodDisruptionBudget keep it rare.",
   ],
   ignore: [
-    "failurePolicy Ignore (chosen with --failure-policy): while this server is unreachable,",
-    "requests are admitted unchecked (the ValidatingAdmissionPolicy still enforces the namespace",
-    "rule) and opted-in Pods start without the CA.",
+    "failurePolicy Ignore (chosen with --failure-policy, or the chart's failurePolicy): while this",
+    "server is unreachable, requests are admitted unchecked (the ValidatingAdmissionPolicy still",
+    "enforces the namespace rule) and opted-in Pods start without the CA.",
   ],
 };
 
@@ -600,13 +751,33 @@ export function renderManifestsYaml(
   options: Partial<ManifestOptions> = {},
 ): string {
   const o: ManifestOptions = { ...DEFAULT_MANIFEST_OPTIONS, ...options };
-  return renderManifests(config, o)
+  return manifestsYaml(renderManifests(config, o), {
+    header:
+      o.only === "self-managed"
+        ? "Generated by `ca-trust-webhook manifests --only self-managed` (src/manifests.ts).\nDo not edit: regenerate (deploy/README.md)."
+        : "Generated by `ca-trust-webhook manifests` from the rule table (src/policy/rules.ts).\nDo not edit: regenerate (deploy/README.md).",
+    failurePolicy: o.failurePolicy,
+    selfManaged: o.only === "self-managed",
+  });
+}
+
+/**
+ * Objects as multi-document YAML with the reasoning as comments: `header` above each
+ * document, why failurePolicy is what it is, and what each policy part does (`selfManaged`:
+ * the objects are the self-managed policy).
+ */
+export function manifestsYaml(
+  objects: readonly Manifest[],
+  options: { header: string; failurePolicy: "Fail" | "Ignore"; selfManaged: boolean },
+): string {
+  const o = options;
+  return objects
     .map((object) => {
       const doc = new Document(object, { aliasDuplicateObjects: false });
-      doc.commentBefore =
-        o.only === "self-managed"
-          ? ` Generated by \`ca-trust-webhook manifests --only self-managed\` (src/manifests.ts).\n Do not edit: regenerate (deploy/README.md).`
-          : ` Generated by \`ca-trust-webhook manifests\` from the rule table (src/policy/rules.ts).\n Do not edit: regenerate (deploy/README.md).`;
+      doc.commentBefore = o.header
+        .split("\n")
+        .map((line) => ` ${line}`)
+        .join("\n");
       const webhooks = doc.get("webhooks", true);
       if (isSeq(webhooks)) {
         for (const webhook of webhooks.items) {
@@ -620,7 +791,7 @@ export function renderManifestsYaml(
           commentKey(webhook, "failurePolicy", lines);
         }
       }
-      if (object.kind === "ValidatingAdmissionPolicy" && o.only === "self-managed") {
+      if (object.kind === "ValidatingAdmissionPolicy" && o.selfManaged) {
         const spec = doc.get("spec", true) as YAMLMap;
         commentKey(spec, "failurePolicy", [
           "Fail: if the policy cannot be evaluated, our ServiceAccount's write is refused (it retries).",
@@ -660,4 +831,27 @@ function commentKey(map: YAMLMap, key: string, lines: readonly string[]): void {
       pair.key.commentBefore = lines.map((l) => ` ${l}`).join("\n");
     }
   }
+}
+
+// --- Helm values -------------------------------------------------------------------------
+
+/**
+ * `ca-trust-webhook manifests --config FILE --helm-values`: a values file for the chart with the
+ * config file's rules and the registration derived from them (plus the built-in rules). The
+ * chart places `registration` and refuses `rules` whose digest it does not match, so the
+ * registration the apiserver gets is always this module's. Written in YAML 1.1 quoting: helm
+ * reads values as YAML 1.1, where unquoted `yes`, `on` or `Y` are booleans.
+ */
+export function renderHelmValues(config: Pick<Config, "rules">): string {
+  const doc = new Document(
+    { rules: config.rules, registration: deriveRegistration(config.rules) },
+    { version: "1.1", aliasDuplicateObjects: false },
+  );
+  doc.commentBefore = [
+    " Generated by `ca-trust-webhook manifests --config FILE --helm-values`: the rules of FILE and",
+    " the registration derived from them and the built-in rules. Pass it to helm with -f. Do not",
+    ' edit: change FILE and regenerate (README "Rules for your own CRDs"); the chart refuses rules',
+    " whose registration does not match them.",
+  ].join("\n");
+  return doc.toString({ lineWidth: 0 });
 }

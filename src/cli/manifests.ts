@@ -6,6 +6,7 @@ import {
   DEFAULT_MANIFEST_OPTIONS,
   DEFAULT_NAMESPACE,
   type ManifestOptions,
+  renderHelmValues,
   renderManifestsYaml,
   WEBHOOK_NAME,
 } from "../manifests.js";
@@ -38,6 +39,8 @@ Options:
   --service-account NAME   self-managed: our ServiceAccount, in --namespace [default: ${WEBHOOK_NAME}]
   --certificate-secret NAME  self-managed: the Secret it may create [default: ${CERTIFICATE_SECRET}]
   --webhook-configuration NAME  self-managed: our webhook configurations [default: ${WEBHOOK_NAME}]
+  --helm-values            print a values file for the Helm chart instead: the rules of --config
+                           and the registration derived from them (helm install -f FILE)
   -h, --help               this text`;
 
 /** What the command prints and its exit code (0 ok, 2 usage or I/O error). */
@@ -70,6 +73,7 @@ export function manifestsCommand(argv: readonly string[], env: NodeJS.ProcessEnv
         "service-account": { type: "string" },
         "certificate-secret": { type: "string" },
         "webhook-configuration": { type: "string" },
+        "helm-values": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -167,6 +171,9 @@ export function manifestsCommand(argv: readonly string[], env: NodeJS.ProcessEnv
   } catch (error) {
     if (error instanceof ConfigError) return fail(error.message);
     throw error;
+  }
+  if (values["helm-values"] === true) {
+    return { code: 0, stdout: renderHelmValues(config), stderr: "" };
   }
   return { code: 0, stdout: renderManifestsYaml(config, options), stderr: "" };
 }

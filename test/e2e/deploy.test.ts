@@ -1,18 +1,20 @@
 /**
  * What ships in deploy/ against the real kube-apiserver: the kustomize base and overlays and
- * the Helm chart render objects the apiserver accepts (server-side apply, dry run); the chart
- * renders exactly the registration `ca-trust-webhook manifests` prints; the shipped RBAC grants
- * what the server reads and no Secret list; and the generated ValidatingAdmissionPolicy
- * enforces the cross-namespace rule with no webhook server running or registered.
+ * the Helm chart render objects the apiserver accepts (server-side apply, dry run); every
+ * shipped registration (kustomize base and overlays, the chart with the built-in rules and with
+ * rules of a user's own) is exactly what the rule table derives; the chart refuses a misspelt
+ * rule and rules without their registration; the shipped RBAC grants what the server reads and
+ * no Secret list; and the generated ValidatingAdmissionPolicy enforces the cross-namespace rule
+ * with no webhook server running or registered.
  *
  * helm is built by scripts/build-controlplane.sh next to kubectl (test/e2e/helm/go.mod).
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { CHART, helmTemplate as renderChart, helm as runHelm } from "../../scripts/harness/helm.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
@@ -30,6 +32,7 @@ import { loadServeConfig } from "../../src/config.js";
 import {
   FROZEN_WEBHOOK_FIELDS,
   POLICY_NAME,
+  renderHelmValues,
   renderManifests,
   renderManifestsYaml,
   SELF_MANAGED_POLICY_NAME,
@@ -1316,6 +1319,158 @@ const USER_RULES = [
   { name: "team-ca", type: "labelledSecret", label: "example.com/team-ca", value: "trusted" },
 ];
 const ALLOWED = ["platform-cas", "shared-cas"];
+/** USER_RULES with their registration, as `manifests --helm-values` writes them (YAML 1.1). */
+const USER_VALUES = parse(renderHelmValues({ rules: parseRules(USER_RULES) }), {
+  version: "1.1",
+}) as Record<string, unknown>;
+
+/** `ca-trust-webhook manifests ARGS` of the built CLI, as a user runs it. */
+function manifestsCli(args: readonly string[]): string {
+  return execFileSync(
+    process.execPath,
+    [join(REPO_ROOT, "dist/src/main.js"), "manifests", ...args],
+    {
+      encoding: "utf8",
+    },
+  );
+}
+
+/** `helm template` with values files (in order) and then `values`; must succeed. */
+async function helmTemplateFiles(
+  files: readonly string[],
+  values: Record<string, unknown>,
+): Promise<Rendered[]> {
+  const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-values-"));
+  try {
+    writeFileSync(join(dir, "last.yaml"), toYaml(values));
+    const result = await helm([
+      "template",
+      NAME,
+      CHART,
+      "--namespace",
+      NAMESPACE,
+      ...files.flatMap((f) => ["-f", f]),
+      "-f",
+      join(dir, "last.yaml"),
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    return objects(result.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The registration objects of a rendering, as `${kind}/${name}` → webhooks or spec. */
+function registrationOf(list: readonly Manifest[]): Record<string, unknown> {
+  const kinds = [
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+  ];
+  const out: Record<string, unknown> = {};
+  for (const o of list) {
+    if (!kinds.includes(o.kind as string)) continue;
+    const key = `${o.kind}/${(o.metadata as { name: string }).name}`;
+    out[key] = o.kind?.toString().endsWith("WebhookConfiguration") ? o.webhooks : o.spec;
+  }
+  return out;
+}
+
+describe("every shipped registration is what the rule table derives (src/manifests.ts)", () => {
+  const builtIn = { rules: [], allowedSecretNamespaces: [] };
+  const selfManaged = (options: { certificateSecret?: string } = {}) =>
+    renderManifests(builtIn, { only: "self-managed", namespace: NAMESPACE, ...options });
+  let caPem: string;
+  let dir: string;
+  beforeAll(async () => {
+    caPem = (
+      await issueCertificate({
+        commonName: "e2e registration CA",
+        isCA: true,
+        notBefore: new Date(Date.now() - 3_600_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+      })
+    ).certificatePem;
+    dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-registration-"));
+    writeFileSync(join(dir, "config.yaml"), toYaml({ rules: USER_RULES }));
+    // The user's flow: the values file for the rules of their config file, from the CLI.
+    writeFileSync(
+      join(dir, "rules-values.yaml"),
+      manifestsCli(["--config", join(dir, "config.yaml"), "--helm-values"]),
+    );
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each<{
+    source: string;
+    render: () => Promise<Rendered[]>;
+    expected: () => Manifest[];
+  }>([
+    {
+      source: "kustomize deploy/ (base/webhooks.yaml, base/admission-policy.yaml)",
+      render: async () => objects((await cp.kubectl(["kustomize", DEPLOY])).stdout),
+      expected: () => renderManifests(builtIn),
+    },
+    {
+      source: "kustomize overlays/cert-manager",
+      render: async () =>
+        objects((await cp.kubectl(["kustomize", join(DEPLOY, "overlays", "cert-manager")])).stdout),
+      expected: () => renderManifests(builtIn),
+    },
+    {
+      source: "kustomize overlays/self-managed (and its admission-policy.yaml)",
+      render: async () =>
+        objects((await cp.kubectl(["kustomize", join(DEPLOY, "overlays", "self-managed")])).stdout),
+      expected: () => [...renderManifests(builtIn), ...selfManaged()],
+    },
+    {
+      source: "the Helm chart, built-in rules, default values",
+      render: () => helmTemplateFiles([], {}),
+      expected: () => renderManifests(builtIn, { namespace: NAMESPACE }),
+    },
+    {
+      source: "the Helm chart, built-in rules, self-managed mode with its own Secret name",
+      render: () =>
+        helmTemplateFiles([], {
+          certificate: { mode: "self-managed", selfManaged: { secretName: "corp-certs" } },
+        }),
+      expected: () => [
+        ...renderManifests(builtIn, { namespace: NAMESPACE }),
+        ...selfManaged({ certificateSecret: "corp-certs" }),
+      ],
+    },
+    {
+      source:
+        "the Helm chart, the user's rules from `manifests --helm-values`, allowedSecretNamespaces, Ignore, a caBundle",
+      render: () =>
+        helmTemplateFiles([join(dir, "rules-values.yaml")], {
+          certificate: { mode: "secret", secret: { name: "my-tls", caBundle: caPem } },
+          failurePolicy: "Ignore",
+          allowedSecretNamespaces: ALLOWED,
+        }),
+      expected: () =>
+        renderManifests(
+          { rules: parseRules(USER_RULES), allowedSecretNamespaces: ALLOWED },
+          { namespace: NAMESPACE, caBundle: caPem, failurePolicy: "Ignore" },
+        ),
+    },
+  ])("$source", async ({ render, expected }) => {
+    const rendered = await render();
+    expect(registrationOf(rendered)).toEqual(registrationOf(expected()));
+    // The CEL compiles in the real apiserver, user rules included.
+    const applied = await serverDryRun(
+      toYaml(
+        ...rendered.filter(
+          (o) => o.kind.includes("Admission") || o.kind.endsWith("WebhookConfiguration"),
+        ),
+      ),
+    );
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+  });
+});
 
 describe("Helm chart deploy/helm/ca-trust-webhook", () => {
   let caPem: string;
@@ -1369,32 +1524,6 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
     expect(applied.code).toBe(0);
   });
 
-  it("renders exactly the registration `ca-trust-webhook manifests` prints, user rules included", async () => {
-    const rendered = await helmTemplate({
-      certificate: { mode: "secret", secret: { name: "my-tls", caBundle: caPem } },
-      failurePolicy: "Ignore",
-      rules: USER_RULES,
-      allowedSecretNamespaces: ALLOWED,
-    });
-    const expected = renderManifests(
-      { rules: parseRules(USER_RULES), allowedSecretNamespaces: ALLOWED },
-      { namespace: NAMESPACE, caBundle: caPem, failurePolicy: "Ignore" },
-    );
-    for (const kind of ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]) {
-      expect((find(rendered, kind) as { webhooks: unknown }).webhooks, kind).toEqual(
-        (find(expected, kind) as { webhooks: unknown }).webhooks,
-      );
-    }
-    for (const kind of ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]) {
-      expect(find(rendered, kind).metadata).toMatchObject({ name: POLICY_NAME });
-      expect(find(rendered, kind).spec, kind).toEqual(find(expected, kind).spec);
-    }
-    // The user rules' CEL compiles in the real apiserver too.
-    const applied = await serverDryRun(toYaml(...rendered));
-    expect(applied.stderr).toBe("");
-    expect(applied.code).toBe(0);
-  });
-
   it("self-managed mode renders the policy `ca-trust-webhook manifests --only self-managed` prints for its names; the other modes none", async () => {
     const rendered = await helmTemplate({
       certificate: { mode: "self-managed", selfManaged: { secretName: "corp-webhook-certs" } },
@@ -1435,7 +1564,7 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
     const rendered = await helmTemplate({
       certificate: { mode: "self-managed" },
       injection: { image: "registry.example.com/alpine:3.21", configMap: "corp-ca", runAsUser: -1 },
-      rules: USER_RULES,
+      ...USER_VALUES,
       config: { logLevel: "debug", missingSecret: "deny" },
     });
     const configMap = find(rendered, "ConfigMap") as { data: { "config.yaml": string } };
@@ -1627,6 +1756,51 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
       expect(applied.code).toBe(0);
     },
   );
+
+  it("values.schema.json refuses a misspelt key in a rule, naming its path (helm prints no suggestion)", async () => {
+    const typo = structuredClone(USER_RULES) as { references?: Record<string, unknown>[] }[];
+    const reference = typo[0]?.references?.[0] as Record<string, unknown>;
+    reference.namespaceFeild = reference.namespaceField;
+    delete reference.namespaceField;
+    const result = await renderChart(cp, {
+      release: NAME,
+      namespace: NAMESPACE,
+      values: { ...USER_VALUES, rules: typo },
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      "at '/rules/0/references/0': additional properties 'namespaceFeild' not allowed",
+    );
+  });
+
+  it.each([
+    {
+      what: "rules without their registration",
+      values: { rules: USER_RULES },
+      message:
+        "rules: no registration for these rules; write rules and registration with `ca-trust-webhook manifests --config FILE --helm-values`",
+    },
+    {
+      what: "a registration derived for other rules (rules edited afterwards)",
+      values: { ...USER_VALUES, rules: parseRules(USER_RULES).slice(1) },
+      message: "registration: derived for other rules than values.rules",
+    },
+    {
+      what: "a registration derived with other built-in rules (another version's)",
+      values: {
+        ...USER_VALUES,
+        registration: {
+          ...(USER_VALUES.registration as object),
+          builtinRules: `sha256:${"0".repeat(64)}`,
+        },
+      },
+      message: "registration: derived with the built-in rules of another ca-trust-webhook version",
+    },
+  ])("refuses $what", async ({ values, message }) => {
+    const result = await renderChart(cp, { release: NAME, namespace: NAMESPACE, values });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  });
 
   it("values.schema.json refuses an unknown certificate mode", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-values-"));

@@ -1,8 +1,10 @@
 /**
- * The registration derived from the rule table (src/manifests.ts): the checked-in copies in
- * deploy/ are exactly what `ca-trust-webhook manifests` prints, every group/version/resource of
- * every rule is registered once, the two Pod webhooks never both match one Pod, and the CLI's
- * exit codes. The CEL itself is exercised against the real apiserver (test/e2e/deploy.test.ts).
+ * The registration derived from the rule table (src/manifests.ts): every generated file under
+ * deploy/ (the kustomize copies, the Helm chart's templates, its built-in registration and
+ * values.schema.json) is exactly what scripts/generate-deploy.ts writes, every
+ * group/version/resource of every rule is registered once, the two Pod webhooks never both
+ * match one Pod, the chart's registration data and its digests, and the CLI's exit codes. The
+ * CEL itself, and the chart rendered by helm, are exercised in test/e2e/deploy.test.ts.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,12 +12,19 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
+import { generatedFiles, VALUES_SCHEMA, valuesSchema } from "../../scripts/generate-deploy.js";
 import { manifestsCommand } from "../../src/cli/manifests.js";
 import {
+  ALLOWED_NAMESPACES_PLACEHOLDER,
+  deriveRegistration,
+  goJson,
   type Manifest,
   POLICY_NAME,
+  policyValidations,
+  renderHelmValues,
   renderManifests,
   renderManifestsYaml,
+  rulesDigest,
   SYSTEM_NAMESPACES,
   WEBHOOK_NAMES,
 } from "../../src/manifests.js";
@@ -99,7 +108,21 @@ function selects(selector: Selector | undefined, labels: Record<string, string>)
   return true;
 }
 
-describe("the checked-in deploy/ copies", () => {
+describe("the generated files under deploy/", () => {
+  it.each([...generatedFiles()].map(([path, text]) => ({ path, text })))(
+    "$path is exactly what scripts/generate-deploy.ts writes",
+    ({ path, text }) => {
+      // On failure: npm run generate
+      expect(readFileSync(join(ROOT, path), "utf8")).toBe(text);
+    },
+  );
+
+  it("values.schema.json's rules and registration are the generated schemas", () => {
+    // On failure: npm run generate
+    const current = JSON.parse(readFileSync(join(ROOT, VALUES_SCHEMA), "utf8"));
+    expect(current).toEqual(valuesSchema(current));
+  });
+
   it.each([
     { file: "deploy/base/webhooks.yaml", only: "webhooks" as const },
     { file: "deploy/base/admission-policy.yaml", only: "vap" as const },
@@ -109,9 +132,86 @@ describe("the checked-in deploy/ copies", () => {
     expect(readFileSync(join(ROOT, file), "utf8")).toBe(renderManifestsYaml(NO_CONFIG, { only }));
   });
 
-  it("the Helm chart's files/builtin-rules.yaml is the built-in rule table", () => {
-    const file = join(ROOT, "deploy/helm/ca-trust-webhook/files/builtin-rules.yaml");
-    expect(parse(readFileSync(file, "utf8"))).toEqual(JSON.parse(JSON.stringify(BUILTIN_RULES)));
+  it("the chart's files/registration.yaml is the built-in rules' registration", () => {
+    const file = join(ROOT, "deploy/helm/ca-trust-webhook/files/registration.yaml");
+    expect(parse(readFileSync(file, "utf8"))).toEqual(deriveRegistration([]));
+  });
+});
+
+describe("the registration as data (what the Helm chart places)", () => {
+  it("names the rules it was derived from by digest: the built-in rules and the config file's", () => {
+    const registration = deriveRegistration(USER_RULES);
+    expect(registration.builtinRules).toBe(rulesDigest(BUILTIN_RULES));
+    expect(registration.rules).toBe(rulesDigest(USER_RULES));
+    // sha256 of "[]": what the chart computes for `rules: []`.
+    expect(deriveRegistration([]).rules).toBe(
+      "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+    );
+  });
+
+  it.each([
+    { value: [], json: "[]" },
+    { value: { b: 1, a: [true, "x"] }, json: '{"a":[true,"x"],"b":1}' },
+    { value: { Widget: "w", "a-b": "c", B: "d" }, json: '{"B":"d","Widget":"w","a-b":"c"}' },
+    { value: "<a & b>", json: '"\\u003ca \\u0026 b\\u003e"' },
+    { value: "line\u2028sep\u2029", json: '"line\\u2028sep\\u2029"' },
+    { value: 'quote " and \\', json: '"quote \\" and \\\\"' },
+    { value: "é ü", json: '"é ü"' },
+  ])("goJson($json) writes what Go's encoding/json writes", ({ value, json }) => {
+    expect(goJson(value)).toBe(json);
+  });
+
+  it("renders the same objects as renderManifests from the data", () => {
+    const registration = deriveRegistration(USER_RULES);
+    const objects = renderManifests({ rules: USER_RULES, allowedSecretNamespaces: ["a"] });
+    const validating = webhooks(objects, "ValidatingWebhookConfiguration");
+    expect(validating[0]?.rules).toEqual(registration.webhookRules);
+    expect(validating[1]?.matchConditions).toEqual(registration.labelledSecretConditions);
+    const policy = objects.find((o) => o.kind === "ValidatingAdmissionPolicy") as Manifest;
+    expect(policy.spec).toMatchObject({
+      matchConstraints: { resourceRules: registration.policy.resourceRules },
+      validations: policyValidations(registration.policy.validations, ["a"]),
+    });
+  });
+
+  it("flags the allowed-namespace validations and fills in the list, or leaves them out", () => {
+    const { validations } = deriveRegistration(USER_RULES).policy;
+    const flagged = validations.filter((v) => v.allowedSecretNamespaces === true);
+    // cluster-widgets' one spelling and the two OpenChoreo cluster-plane spellings.
+    expect(flagged).toHaveLength(3);
+    for (const v of flagged) expect(v.message).toContain(`"${ALLOWED_NAMESPACES_PLACEHOLDER}"`);
+    expect(policyValidations(validations, [])).toHaveLength(validations.length - 3);
+    const filled = policyValidations(validations, ["a", "b-c"]);
+    expect(filled).toHaveLength(validations.length);
+    expect(JSON.stringify(filled)).not.toContain(ALLOWED_NAMESPACES_PLACEHOLDER);
+    expect(filled.some((v) => "allowedSecretNamespaces" in v)).toBe(false);
+    const spelling = filled.find((v) => v.message.startsWith("spec.caRef.namespace: Forbidden"));
+    expect(spelling).toMatchObject({
+      message: 'spec.caRef.namespace: Forbidden: must be one of "a", "b-c"',
+      messageExpression: `'spec.caRef.namespace: Forbidden: must be one of "a", "b-c"'`,
+    });
+    expect(spelling?.expression).toContain(
+      "object.?spec.?caRef.?namespace.orValue('') in ['', 'a', 'b-c']",
+    );
+  });
+
+  it("--helm-values writes the rules and their registration, quoted for helm's YAML 1.1", () => {
+    const rules = parseRules([
+      {
+        name: "y",
+        apiGroups: ["example.com"],
+        kinds: { Y: "ys", On: "ons" },
+        references: [{ refs: ["spec.caRef"], keys: { mode: "eligible" } }],
+      },
+      { name: "yes", type: "labelledSecret", label: "example.com/ca", value: "yes" },
+    ]);
+    const text = renderHelmValues({ rules });
+    // YAML 1.1 (helm) reads unquoted Y, On and yes as booleans.
+    expect(text).toMatch(/^ {6}"Y": ys$/m);
+    expect(text).toMatch(/^ {6}"On": ons$/m);
+    expect(text).toMatch(/^ {4}value: "yes"$/m);
+    const values = parse(text, { version: "1.1" }) as Record<string, unknown>;
+    expect(values).toEqual({ rules, registration: deriveRegistration(rules) });
   });
 });
 
@@ -280,7 +380,7 @@ describe("MutatingWebhookConfiguration for Pods", () => {
 
   const label = fc.constantFrom(undefined, "enabled", "true", "false", "disabled");
   const namespace = fc.constantFrom("team-a", "kube-system", "kube-node-lease", "ca-trust-system");
-  it("a Pod is sent at most once, and exactly when DESIGN.md's opt-in says so", () => {
+  it("a Pod is sent at most once, and exactly when the opt-in labels say so", () => {
     fc.assert(
       fc.property(namespace, label, label, (ns, nsLabel, podLabel) => {
         const nsLabels: Record<string, string> = { "kubernetes.io/metadata.name": ns };
@@ -519,5 +619,56 @@ describe("`ca-trust-webhook manifests` (CLI)", () => {
   it("--config with an invalid rule is a usage error", () => {
     const config = file("bad.yaml", stringify({ rules: [{ name: "w", kinds: {} }] }));
     expect(manifestsCommand(["--config", config], {}).code).toBe(2);
+  });
+
+  it.each([[], ["--helm-values"]])(
+    "--config with a misspelt key %j: exit 2 with the path and the key that was meant",
+    (...extra) => {
+      const config = file(
+        "typo.yaml",
+        stringify({
+          rules: [
+            {
+              name: "w",
+              apiGroups: ["example.com"],
+              kinds: { Widget: "widgets" },
+              references: [
+                { refs: ["spec.caRef"], namespaceFeild: "namespace", keys: { mode: "eligible" } },
+              ],
+            },
+          ],
+        }),
+      );
+      const result = manifestsCommand(["--config", config, ...extra.flat()], {});
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain(
+        "rules[0].references[0].namespaceFeild: unknown key (did you mean namespaceField?)",
+      );
+    },
+  );
+
+  it("--helm-values prints the values file for the rules of --config", () => {
+    const config = file(
+      "helm.yaml",
+      stringify({
+        rules: [
+          {
+            name: "w",
+            apiGroups: ["example.com"],
+            kinds: { Widget: "widgets" },
+            references: [{ refs: ["spec.caRef"], keys: { mode: "eligible" } }],
+          },
+        ],
+      }),
+    );
+    const result = manifestsCommand(["--config", config, "--helm-values"], {});
+    expect(result.code).toBe(0);
+    const values = parse(result.stdout, { version: "1.1" }) as {
+      rules: { name: string }[];
+      registration: { webhookRules: { resources: string[] }[] };
+    };
+    expect(values.rules.map((r) => r.name)).toEqual(["w"]);
+    expect(values.registration.webhookRules.flatMap((r) => r.resources)).toContain("widgets");
   });
 });
