@@ -1,5 +1,5 @@
 import { Document, isMap, isScalar, isSeq, type YAMLMap } from "yaml";
-import type { Config } from "./config.js";
+import type { DecisionSettings } from "./config.js";
 import { INJECT_LABEL, INJECT_LABEL_VALUES } from "./inject/settings.js";
 import {
   BUILTIN_RULES,
@@ -81,7 +81,7 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = Object.freeze({
 });
 
 /** What of the configuration the registration depends on. */
-export type ManifestConfig = Pick<Config, "rules" | "allowedSecretNamespaces">;
+export type ManifestConfig = Pick<DecisionSettings, "rules" | "allowedSecretNamespaces">;
 
 /** A Kubernetes object as a plain value. */
 export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string };
