@@ -2,43 +2,22 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type App, createApp } from "./app.js";
-import { runCheck } from "./cli/check.js";
-import { runInject } from "./cli/inject.js";
+import { offlineCommand, USAGE } from "./cli/commands.js";
 import { processIo } from "./cli/io.js";
-import { manifestsCommand } from "./cli/manifests.js";
-import { runScan } from "./cli/scan.js";
 import { ConfigError, loadServeConfig, serveHelp } from "./config.js";
 
 /**
- * The CLI: `ca-trust-webhook [serve] [options]`. The only module with side effects at import
- * (when run as the entry point). Exit codes: 0 ok, 1 a runtime failure, 2 usage or
- * configuration errors.
+ * The CLI: `ca-trust-webhook [serve] [options]`; `serve` is built by src/app.ts, the other
+ * commands live in src/cli/. The only module with side effects at import (as the entry point).
+ * Exit codes: 0 ok, 1 a runtime failure, 2 usage or configuration errors.
  */
-
-const USAGE = `Usage: ca-trust-webhook <command> [options]
-
-Commands:
-  serve      run the admission webhook (default)
-  manifests  print the webhook configurations and the ValidatingAdmissionPolicy (YAML)
-  check      decide manifests offline as the webhook would (-f PATH...)
-  inject     print manifests as the webhook would inject them, with a PodSecurity verdict
-  scan       find objects and Pods in the cluster that the webhook would not admit today
-
-Run 'ca-trust-webhook <command> --help' for a command's options.`;
-
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [first, ...rest] = argv;
   if (first === "help" || first === "--help" || first === "-h") return print(`${USAGE}\n`, 0);
   const command = first === undefined || first.startsWith("-") ? "serve" : first;
   const args = command === first ? rest : argv;
-  if (command === "check") return runCheck(args, processIo(env));
-  if (command === "inject") return runInject(args, processIo(env));
-  if (command === "scan") return runScan(args, processIo(env));
-  if (command === "manifests") {
-    const result = manifestsCommand(args, env);
-    process.stderr.write(result.stderr);
-    return print(result.stdout, result.code);
-  }
+  const offline = offlineCommand(command);
+  if (offline !== undefined) return offline(args, processIo(env));
   if (command !== "serve") {
     process.stderr.write(`ca-trust-webhook: unknown command "${command}"\n${USAGE}\n`);
     return 2;
