@@ -2,7 +2,7 @@
  * CA bundle analysis: trust-manager's strictness (pkg/util/cert_pool.go: only CERTIFICATE
  * blocks, no PEM headers, a private key anywhere rejects the bundle, duplicates by SHA-256 of
  * the DER) with one diagnostic per problem, naming the block and certificate, so a user can fix
- * the value from the `kubectl apply` output alone. See DESIGN.md "PEM analysis".
+ * the value from the `kubectl apply` output alone (docs/architecture.md "PEM analysis").
  *
  * Cost model: parsing certificates (node:crypto, x509.ts) is the expensive part and depends only on the
  * bytes, so it is memoised by SHA-256 of the input in a bounded LRU. What depends on the clock
@@ -123,7 +123,7 @@ export interface AnalyseOptions {
   expiringWithinDays?: number;
 }
 
-/** Default CERT_EXPIRES_SOON window (DESIGN.md: "expires within 30 days"). */
+/** Default CERT_EXPIRES_SOON window: a CA that expires within 30 days is worth a warning. */
 export const DEFAULT_EXPIRING_WITHIN_DAYS = 30;
 /** Largest value analysed: 3 MiB, comfortably above the 1 MiB limit on a Secret or ConfigMap. */
 export const MAX_BUNDLE_BYTES = 3 * 1024 * 1024;
