@@ -163,11 +163,18 @@ function expected(error: ErrorObject): string {
     case "minLength":
       return "must not be empty";
     case "type":
-      return error.params.type === "integer"
-        ? `expected an integer from ${schema?.minimum} to ${schema?.maximum}`
-        : error.params.type === "boolean"
-          ? "expected true or false"
-          : `expected a ${error.params.type}`;
+      switch (error.params.type) {
+        case "integer":
+          return `expected an integer from ${schema?.minimum} to ${schema?.maximum}`;
+        case "boolean":
+          return "expected true or false";
+        case "array":
+          return "expected a list";
+        case "object":
+          return "expected a mapping";
+        default:
+          return `expected a ${error.params.type}`;
+      }
     default:
       return error.message ?? "invalid";
   }

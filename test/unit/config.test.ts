@@ -179,6 +179,12 @@ describe("loadServeConfig", () => {
       "injection.env",
     ],
     ["a rule that is not one", "rules: {name: x}\n", "rules"],
+    ["a mapping for a list", "secretNamespaces: {a: b}\n", "--secret-namespaces: invalid value"],
+    [
+      "a structured value of the wrong shape",
+      "injection:\n  resources: [1]\n",
+      "injection.resources: must be object",
+    ],
     ["a list at the top", "- a\n- b\n", "mapping"],
     ["invalid YAML", "listen: [\n", "invalid YAML"],
   ])("rejects a config file with %s", (_name, text, message) => {
