@@ -20,7 +20,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadServeConfig } from "../src/config.js";
+import { defaultDecisionSettings } from "../src/config.js";
 import { buildDecisions } from "../src/decisions.js";
 import { type ServerChild, type ServerKind, startChild } from "./bench/child.js";
 import { summarizeProfile } from "./bench/cpuprofile.js";
@@ -286,8 +286,7 @@ async function main(): Promise<void> {
 
 /** CPU cost of each in-process stage for the reviews of (a) and (c). */
 async function measureStages(bundles: BenchBundles): Promise<Record<string, StageCosts>> {
-  const config = loadServeConfig(["--tls-cert-file", "x", "--tls-key-file", "y"], {});
-  const { mutate } = buildDecisions(config, benchClusterView(bundles));
+  const { mutate } = buildDecisions(defaultDecisionSettings(), benchClusterView(bundles));
   return {
     a_pod_inject: await stageCosts(podReview(), mutate, 2000),
     c_pod_1mib: await stageCosts(pathologicalPodReview(), mutate, 20),

@@ -1,26 +1,35 @@
-import type { Config } from "./config.js";
+import type { DecisionSettings } from "./config.js";
 import type { Decide } from "./core/types.js";
 import type { Access, ClusterView, Lookup } from "./core/view.js";
 import { decideInjection, type InjectionPolicy } from "./inject/decision.js";
 import { decideValidation, type PolicySettings } from "./policy/engine.js";
 import { BUILTIN_RULES } from "./policy/rules.js";
 
+/** How the deciders are bound besides their settings and view. */
+export interface DecisionOptions {
+  /** "Now" for certificate validity; default the wall clock. */
+  readonly clock?: () => Date;
+  /** Answer this long before a request's deadline (`--deadline-margin`); default 1 s. */
+  readonly deadlineMarginMs?: number;
+}
+
 /**
- * Binds the pure deciders to a configuration, a cluster view and a clock: the functions the
- * routes call. The server, the benchmark and the offline commands build them the same way.
+ * Binds the pure deciders to the decision settings, a cluster view and a clock: the functions
+ * the routes call. The server, the benchmark and the offline commands build them the same way.
  */
 export function buildDecisions(
-  config: Config,
+  settings: DecisionSettings,
   view: ClusterView,
-  clock: () => Date = () => new Date(),
+  options: DecisionOptions = {},
 ): { validate: Decide; mutate: Decide } {
-  const policy = policySettings(config);
+  const clock = options.clock ?? (() => new Date());
+  const policy = policySettings(settings);
   const injection: InjectionPolicy = {
-    settings: config.injection,
-    onFailure: config.injectionOnFailure,
-    expiringWithinDays: config.expiringWithinDays,
+    settings: settings.injection,
+    onFailure: settings.injectionOnFailure,
+    expiringWithinDays: settings.expiringWithinDays,
   };
-  const margin = config.deadlineMarginMs;
+  const margin = options.deadlineMarginMs ?? 1_000;
   return {
     validate: (request, context) =>
       decideValidation(request, policy, withDeadline(view, context.deadline, margin), clock()),
@@ -103,17 +112,17 @@ function wrapAnswers(
   };
 }
 
-/** The validation engine's settings from the configuration (built-in rules first). */
-export function policySettings(config: Config): PolicySettings {
+/** The validation engine's settings from the decision settings (built-in rules first). */
+export function policySettings(settings: DecisionSettings): PolicySettings {
   return {
-    rules: [...BUILTIN_RULES, ...config.rules],
-    systemNamespace: config.systemNamespace,
-    missingSecret: config.missingSecret,
-    allowedSecretNamespaces: config.allowedSecretNamespaces,
-    unverifiable: config.unverifiable,
-    authorizeReferences: config.authorizeReferences,
-    secretNamespaces: config.secretNamespaces,
-    expiringWithinDays: config.expiringWithinDays,
+    rules: [...BUILTIN_RULES, ...settings.rules],
+    systemNamespace: settings.systemNamespace,
+    missingSecret: settings.missingSecret,
+    allowedSecretNamespaces: settings.allowedSecretNamespaces,
+    unverifiable: settings.unverifiable,
+    authorizeReferences: settings.authorizeReferences,
+    secretNamespaces: settings.secretNamespaces,
+    expiringWithinDays: settings.expiringWithinDays,
   };
 }
 

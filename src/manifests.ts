@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import Type, { type Static } from "typebox";
 import { Document, isMap, isScalar, isSeq, type YAMLMap } from "yaml";
-import type { Config } from "./config.js";
+import type { DecisionSettings } from "./config.js";
 import { INJECT_LABEL, INJECT_LABEL_VALUES } from "./inject/settings.js";
 import {
   BUILTIN_RULES,
@@ -85,7 +85,7 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = Object.freeze({
 });
 
 /** What of the configuration the registration depends on. */
-export type ManifestConfig = Pick<Config, "rules" | "allowedSecretNamespaces">;
+export type ManifestConfig = Pick<DecisionSettings, "rules" | "allowedSecretNamespaces">;
 
 /** A Kubernetes object as a plain value. */
 export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string };
@@ -842,7 +842,7 @@ function commentKey(map: YAMLMap, key: string, lines: readonly string[]): void {
  * registration the apiserver gets is always this module's. Written in YAML 1.1 quoting: helm
  * reads values as YAML 1.1, where unquoted `yes`, `on` or `Y` are booleans.
  */
-export function renderHelmValues(config: Pick<Config, "rules">): string {
+export function renderHelmValues(config: Pick<DecisionSettings, "rules">): string {
   const doc = new Document(
     { rules: config.rules, registration: deriveRegistration(config.rules) },
     { version: "1.1", aliasDuplicateObjects: false },

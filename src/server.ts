@@ -18,7 +18,7 @@ import { LogLimiter } from "./admission/log-limiter.js";
 import { MAX_JSON_DEPTH, OversizedReview } from "./admission/review.js";
 import { admissionRoutes } from "./admission/routes.js";
 import { type BodyShape, measureDecoded, reviewFacts, scanShape } from "./admission/shape.js";
-import type { Config } from "./config.js";
+import type { ServerLimits } from "./config.js";
 import type { Decide } from "./core/types.js";
 import { errors } from "./errors.js";
 import type { Logger } from "./observability/logger.js";
@@ -30,21 +30,7 @@ export { BODY_LIMIT } from "./admission/budget.js";
 /** How often Node enforces requestTimeout/headersTimeout on open connections. */
 const CHECK_INTERVAL_MS = 1_000;
 
-/** What one request and all requests together may cost (docs/reliability.md). */
-export interface ServerLimits {
-  /** JSON values in one body; more is refused before decoding. */
-  maxJsonValues: number;
-  /** Estimated bytes of the requests being read or decided (src/admission/budget.ts). */
-  maxRequestMemoryBytes: number;
-  /** Open webhook connections. */
-  maxConnections: number;
-  /** A connection must complete TLS within this. */
-  tlsHandshakeTimeoutMs: number;
-  /** A connection must send its first request within this. */
-  firstRequestTimeoutMs: number;
-  /** Log lines per second per reason (0: no limit). */
-  logRateLimit: number;
-}
+export type { ServerLimits } from "./config.js";
 
 /** The defaults of the --max-* options (src/config.ts); tests and scripts start from them. */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
@@ -55,20 +41,6 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   firstRequestTimeoutMs: 10_000,
   logRateLimit: 50,
 });
-
-/** The server's limits as configured (`serve`, the benchmark and the fuzzer build it alike). */
-export function serverLimits(config: Config): { limits: ServerLimits } {
-  return {
-    limits: {
-      maxJsonValues: config.maxJsonValues,
-      maxRequestMemoryBytes: config.maxRequestMemoryMib * 1024 * 1024,
-      maxConnections: config.maxConnections,
-      tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
-      firstRequestTimeoutMs: config.firstRequestTimeoutMs,
-      logRateLimit: config.logRateLimit,
-    },
-  };
-}
 
 export interface ServerOptions {
   /** TLS options; absent only in tests that use `inject()` (the CLI always serves HTTPS). */

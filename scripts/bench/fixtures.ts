@@ -20,12 +20,12 @@ import {
 export const POD_NAMESPACE = "shop";
 /** Namespace of the Connector reviews: holds the CA Secrets. */
 export const CONNECTOR_NAMESPACE = "my-namespace";
-/** The CA ConfigMap injection reads (DESIGN.md default) and its key. */
+/** The CA ConfigMap injection reads (the default of --inject-configmap) and its key. */
 export const CA_CONFIGMAP = { name: "ca-trust-bundle", key: "ca-bundle.crt" } as const;
 /** Secret with 3 CA certificates (scenario b) and with 100 (the validation micro-benchmark). */
 export const SECRET_3_CERTS = "my-tool-ca";
 export const SECRET_100_CERTS = "bulk-ca";
-/** Connectors' feature flag ConfigMap (DESIGN.md defaults). */
+/** Connectors' feature flag ConfigMap (the defaults of --system-namespace, --flag-configmap). */
 export const FLAG_CONFIGMAP = {
   namespace: "connectors-system",
   name: "connectors-config",

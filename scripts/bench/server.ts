@@ -1,25 +1,27 @@
 /**
  * The webhook under benchmark, as a child process of scripts/bench.ts (so that RSS and CPU
  * are the server's alone). It builds the server exactly as `serve` does (buildServer +
- * buildDecisions from a Config, the per-review log line at info level, process metrics), over
- * HTTPS on 127.0.0.1, against either the warm in-memory cluster of fixtures.ts or, with a
- * kubeconfig, the informer-backed KubeClusterView (the scale run). Protocol: probe.ts.
+ * buildDecisions from the configuration, the per-review log line at info level, process
+ * metrics), over HTTPS on 127.0.0.1, against either the warm in-memory cluster of fixtures.ts
+ * or, with a kubeconfig, the cluster view `serve` builds (src/app.ts; the scale run).
+ * Protocol: probe.ts.
  */
 import { pino } from "pino";
+import { buildClusterView, type ClusterHandle } from "../../src/app.js";
 import { loadServeConfig } from "../../src/config.js";
 import type { ClusterView } from "../../src/core/view.js";
 import { buildDecisions } from "../../src/decisions.js";
-import { clusterViewOptions, KubeClusterView, loadKubeConfig } from "../../src/kube/cluster.js";
+import { loadKubeConfig } from "../../src/kube/cluster.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
-import { buildServer, serverLimits } from "../../src/server.js";
+import { buildServer } from "../../src/server.js";
 import { benchClusterView } from "./fixtures.js";
 import { Probe, send, serveProbe, waitForStart } from "./probe.js";
 
 async function main(): Promise<void> {
   const probe = new Probe();
   const start = await waitForStart();
-  // Any path string does: certificate files are read only by main.ts. Options can be set as
+  // Any path string does: certificate files are read only by the app (src/app.ts). Options can be set as
   // `serve` reads them from the environment (e.g. CA_TRUST_WEBHOOK_LOG_RATE_LIMIT=0 to write
   // every review line, as before the rate limit).
   const config = loadServeConfig(
@@ -28,24 +30,27 @@ async function main(): Promise<void> {
   );
   // What `serve` logs (one line per review), written where it costs the same as stdout but
   // does not flood the terminal.
-  const logger = createLogger(config.logLevel, pino.destination({ dest: "/dev/null", sync: true }));
-  let cluster: KubeClusterView | undefined;
+  const logger = createLogger(
+    config.serving.logLevel,
+    pino.destination({ dest: "/dev/null", sync: true }),
+  );
+  let cluster: ClusterHandle | undefined;
   let view: ClusterView;
   let syncMs: number | undefined;
   let rssAfterSyncMb: number | undefined;
   let heapLiveMb: number | undefined;
-  const metrics = createMetrics({ cacheSizes: () => cluster?.sizes() ?? {} });
+  const metrics = createMetrics();
   if (start.kubeconfig !== undefined) {
     const kc = loadKubeConfig(start.kubeconfig, {});
     if (kc === undefined) throw new Error(`cannot load ${start.kubeconfig}`);
-    // The options `serve` uses (src/main.ts): CA ConfigMaps and Namespaces watched.
-    cluster = new KubeClusterView(kc, clusterViewOptions(config, logger));
+    // The view `serve` builds (src/app.ts): CA ConfigMaps and Namespaces watched.
+    cluster = buildClusterView(config.decision, config.serving, kc, { logger, metrics });
     const t0 = performance.now();
     await cluster.start();
     syncMs = performance.now() - t0;
     const health = cluster.health();
     if (!health.ok) throw new Error(`cluster view did not sync: ${health.reason}`);
-    view = cluster;
+    view = cluster.view;
     rssAfterSyncMb = process.memoryUsage.rss() / 1048576;
     // With --expose-gc (the scale run): what the caches keep, without the sync's garbage.
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -61,11 +66,11 @@ async function main(): Promise<void> {
   const app = buildServer(
     {
       https: { cert: start.tls.cert, key: start.tls.key, minVersion: "TLSv1.2" },
-      requestTimeoutMs: config.requestTimeoutMs,
-      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-      ...serverLimits(config),
+      requestTimeoutMs: config.serving.requestTimeoutMs,
+      keepAliveTimeoutMs: config.serving.keepAliveTimeoutMs,
+      limits: config.serving.limits,
     },
-    { logger, metrics, ...buildDecisions(config, view) },
+    { logger, metrics, ...buildDecisions(config.decision, view) },
   );
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();

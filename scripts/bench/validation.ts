@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { decodeReview } from "../../src/admission/review.js";
-import { loadServeConfig } from "../../src/config.js";
+import { defaultDecisionSettings } from "../../src/config.js";
 import { buildDecisions } from "../../src/decisions.js";
 import { clearBundleCache } from "../../src/pki/bundle.js";
 import {
@@ -34,9 +34,8 @@ export async function validationBenchmark(
   n: number,
   bundles: BenchBundles,
 ): Promise<ValidationFigures> {
-  const config = loadServeConfig(["--tls-cert-file", "x", "--tls-key-file", "y"], {});
   const view = benchClusterView(bundles);
-  const { validate } = buildDecisions(config, view);
+  const { validate } = buildDecisions(defaultDecisionSettings(), view);
   const request = decodeReview(JSON.parse(connectorReview(SECRET_100_CERTS)));
   const context = { deadline: undefined };
 

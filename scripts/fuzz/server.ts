@@ -9,7 +9,7 @@ import { loadServeConfig } from "../../src/config.js";
 import { buildDecisions } from "../../src/decisions.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
-import { buildServer, serverLimits } from "../../src/server.js";
+import { buildServer } from "../../src/server.js";
 import { benchBundles, benchClusterView, servingCertificate } from "../bench/fixtures.js";
 
 const config = loadServeConfig(["--tls-cert-file", "fuzz.crt", "--tls-key-file", "fuzz.key"], {});
@@ -21,9 +21,9 @@ const app = buildServer(
     https: { ...tls, minVersion: "TLSv1.2" },
     requestTimeoutMs: 10_000,
     keepAliveTimeoutMs: 90_000,
-    ...serverLimits(config),
+    limits: config.serving.limits,
   },
-  { logger, metrics: createMetrics(), ...buildDecisions(config, view) },
+  { logger, metrics: createMetrics(), ...buildDecisions(config.decision, view) },
 );
 await app.listen({ host: "127.0.0.1", port: 0 });
 process.stdout.write(

@@ -3,8 +3,8 @@
  * from `test/e2e/controlplane` by `scripts/build-controlplane.sh`, and the kubectl built
  * with them (always by absolute path: the `kubectl` on PATH may be Debian's 1.20).
  *
- * Recipe and flags: /work/shared/notes/real-control-plane.md §5 and §7. Everything listens on
- * 127.0.0.1 on free ports; state lives in a fresh temp dir; the processes are detached process
+ * The binaries and how they are built: docs/e2e-tools.md; the flags: below, each with its
+ * reason. Everything listens on 127.0.0.1 on free ports; state lives in a fresh temp dir; the processes are detached process
  * groups that are always killed (see children.ts). The ServiceAccount admission plugin stays
  * on (as on a real cluster), so test namespaces need a `default` ServiceAccount
  * (namespaces.ts creates one).

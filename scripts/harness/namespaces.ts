@@ -14,7 +14,7 @@ export const RESTRICTED: Readonly<Record<string, string>> = {
   "pod-security.kubernetes.io/enforce-version": "latest",
 };
 
-/** The namespace opt-in label for CA injection (DESIGN.md, Injection). */
+/** The namespace opt-in label for CA injection (README "What it injects"). */
 export const INJECT_ENABLED: Readonly<Record<string, string>> = {
   "ca-trust.dev/inject": "enabled",
 };

@@ -363,7 +363,7 @@ export interface WebhookRegistration {
 /** Label on every configuration the harness creates. */
 export const HARNESS_LABEL = "e2e.ca-trust.dev/harness";
 
-/** The CRD resources of the built-in rule table (DESIGN.md) plus Secrets. */
+/** The CRD resources of the built-in rule table (src/policy/rules.ts) plus Secrets. */
 export const VALIDATED_RESOURCES: readonly { apiGroups: string[]; resources: string[] }[] = [
   { apiGroups: ["connectors.alauda.io"], resources: ["connectors"] },
   {

@@ -5,8 +5,8 @@
  * (`buildDecisions`), against a cluster view made of the Secrets, ConfigMaps and Namespaces of
  * the same input (and, with `--cluster`, the live cluster for what the input lacks).
  *
- * Exit codes (DESIGN.md "Interfaces"): 0 all allowed, 1 something denied, 2 usage or I/O error
- * (including a cluster lookup that failed with `--cluster`).
+ * Exit codes (those of every offline command): 0 all allowed, 1 something denied, 2 usage or
+ * I/O error (including a cluster lookup that failed with `--cluster`).
  */
 import type { Decision } from "../core/types.js";
 import { buildDecisions, policySettings } from "../decisions.js";
@@ -18,13 +18,13 @@ import { type Manifest, manifestsOf, readSources } from "./input.js";
 import type { CliIo } from "./io.js";
 import { UsageError } from "./io.js";
 import {
-  decisionConfig,
-  decisionOptionsHelp,
+  type CommandSpec,
   featureFlagArgs,
   fileArgs,
   outputArg,
-  parseCommandArgs,
+  type ParsedArgs,
   runCommand,
+  stringArg,
 } from "./options.js";
 import { json, type ObjectVerdict, plural, verdictLines, verdictOf } from "./output.js";
 import {
@@ -35,62 +35,72 @@ import {
   secretObject,
 } from "./view.js";
 
-/** `check --help`. */
-export const CHECK_HELP = [
-  "Usage: ca-trust-webhook check -f PATH... [options]",
-  "",
-  "Decides every object the webhook would be asked about (the CA-reference kinds, labelled CA",
-  "Secrets, Pods) as if it were created now, and prints one verdict per object. Secrets,",
-  "ConfigMaps, Namespaces, ClusterTrustBundles and trust-manager Bundles in the input are the",
-  "cluster the decisions read.",
-  "Exit: 0 all allowed, 1 something denied, 2 usage or I/O error.",
-  "",
-  "Options:",
-  `  ${"-f, --filename PATH".padEnd(34)} file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable`,
-  `  ${"-o, --output text|json".padEnd(34)} json: an array of {kind, apiVersion, namespace, name, file, line, decision, message, warnings}`,
-  `  ${"-n, --namespace NAME".padEnd(34)} namespace of objects without one [default: the kubeconfig context's, or "default"]`,
-  `  ${"--cluster".padEnd(34)} read Secrets, ConfigMaps, Namespaces, ClusterTrustBundles and Bundles missing from the input from the cluster (GET and LIST only)`,
-  `  ${"--kubeconfig FILE".padEnd(34)} with --cluster: the kubeconfig [default: as kubectl]`,
-  `  ${"--context NAME".padEnd(34)} with --cluster: the kubeconfig context [default: the current one]`,
-  `  ${"--feature-flag NAME=true|false".padEnd(34)} set a flag of the flag ConfigMap (e.g. enable-custom-ca-certs=true); repeatable`,
-  ...decisionOptionsHelp(),
-  `  ${"-h, --help".padEnd(34)} this text`,
-].join("\n");
-
-const OPTIONS = {
-  filename: { type: "string", short: "f", multiple: true },
-  output: { type: "string", short: "o" },
-  namespace: { type: "string", short: "n" },
-  cluster: { type: "boolean" },
-  kubeconfig: { type: "string" },
-  context: { type: "string" },
-  "feature-flag": { type: "string", multiple: true },
-} as const;
+/** `check`'s command line. */
+export const CHECK_COMMAND: CommandSpec = {
+  name: "check",
+  usage: "-f PATH... [options]",
+  description: [
+    "Decides every object the webhook would be asked about (the CA-reference kinds, labelled CA",
+    "Secrets, Pods) as if it were created now, and prints one verdict per object. Secrets,",
+    "ConfigMaps, Namespaces, ClusterTrustBundles and trust-manager Bundles in the input are the",
+    "cluster the decisions read.",
+    "Exit: 0 all allowed, 1 something denied, 2 usage or I/O error.",
+  ].join(" "),
+  options: {
+    filename: {
+      flags: "-f, --filename <PATH>",
+      help: "file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable",
+      multiple: true,
+    },
+    output: {
+      flags: "-o, --output <text|json>",
+      help: "json: an array of {kind, apiVersion, namespace, name, file, line, decision, message, warnings}",
+    },
+    namespace: {
+      flags: "-n, --namespace <NAME>",
+      help: 'namespace of objects without one [default: the kubeconfig context\'s, or "default"]',
+    },
+    cluster: {
+      flags: "--cluster",
+      help: "read Secrets, ConfigMaps, Namespaces, ClusterTrustBundles and Bundles missing from the input from the cluster (GET and LIST only)",
+    },
+    kubeconfig: {
+      flags: "--kubeconfig <FILE>",
+      help: "with --cluster: the kubeconfig [default: as kubectl]",
+    },
+    context: {
+      flags: "--context <NAME>",
+      help: "with --cluster: the kubeconfig context [default: the current one]",
+    },
+    "feature-flag": {
+      flags: "--feature-flag <NAME=true|false>",
+      help: "set a flag of the flag ConfigMap (e.g. enable-custom-ca-certs=true); repeatable",
+      multiple: true,
+    },
+  },
+};
 
 /** Runs `check` with argv after the command word; resolves to the exit code. */
 export function runCheck(argv: readonly string[], io: CliIo): Promise<number> {
-  return runCommand("check", argv, io, CHECK_HELP, () => check(argv, io));
+  return runCommand(CHECK_COMMAND, argv, io, (parsed) => check(parsed, io));
 }
 
-async function check(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, passthrough } = parseCommandArgs(argv, OPTIONS);
+async function check({ values, settings }: ParsedArgs, io: CliIo): Promise<number> {
   const files = fileArgs(values.filename);
   if (files.length === 0) throw new UsageError("-f: at least one file, directory or - is required");
   const output = outputArg(values.output, ["text", "json"] as const, "text");
   const flagOverrides = featureFlagArgs(values["feature-flag"]);
-  const config = decisionConfig(passthrough, io.env);
   const manifests = manifestsOf(await readSources(files, io.readStdin));
 
   const connection = values.cluster
     ? io.connect({
-        kubeconfig: values.kubeconfig as string | undefined,
-        context: values.context as string | undefined,
+        kubeconfig: stringArg(values.kubeconfig),
+        context: stringArg(values.context),
       })
     : undefined;
-  const defaultNamespace =
-    (values.namespace as string | undefined) ?? connection?.namespace ?? "default";
-  const rules = policySettings(config).rules;
-  const flagSource = { namespace: config.systemNamespace, name: config.flagConfigMap };
+  const defaultNamespace = stringArg(values.namespace) ?? connection?.namespace ?? "default";
+  const rules = policySettings(settings).rules;
+  const flagSource = { namespace: settings.systemNamespace, name: settings.flagConfigMap };
 
   const input = inputView(manifests, defaultNamespace, flagSource);
   const podNamespaces = new Set<string>();
@@ -113,7 +123,7 @@ async function check(argv: readonly string[], io: CliIo): Promise<number> {
     // A namespace found nowhere is taken as unlabelled (not opted in), with a note below.
     unknownNamespace: () => ({}),
   });
-  const decisions = buildDecisions(config, view, io.clock);
+  const decisions = buildDecisions(settings, view, { clock: io.clock });
 
   const verdicts: ObjectVerdict[] = [];
   let ignored = 0;

@@ -50,12 +50,12 @@ import { unifiedDiff } from "./diff.js";
 import { manifestsOf, readSources, type Source } from "./input.js";
 import { type CliIo, UsageError } from "./io.js";
 import {
-  decisionConfig,
-  decisionOptionsHelp,
+  type CommandSpec,
   fileArgs,
   outputArg,
-  parseCommandArgs,
+  type ParsedArgs,
   runCommand,
+  stringArg,
 } from "./options.js";
 import { json, objectRef, plural, shortMessage } from "./output.js";
 import { LiveClusterView, layeredView } from "./view.js";
@@ -64,47 +64,70 @@ import { applyToDocument } from "./yaml-patch.js";
 
 const { applyPatch, deepClone } = fastJsonPatch;
 
-/** `inject --help`. */
-export const INJECT_HELP = [
-  "Usage: ca-trust-webhook inject -f PATH... [options]",
-  "",
-  "Prints the manifests as the webhook would inject them (Pods, and the Pod templates of",
-  "Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs; everything else",
-  "unchanged), then checks the Pod Security Standards on the result (report on stderr).",
-  "Exit: 0 all admissible, 1 a Pod denied by the webhook or a result failing the PodSecurity",
-  "level (also when it failed before injection, unless --ignore-preexisting), 2 usage or I/O error.",
-  "",
-  "Options:",
-  `  ${"-f, --filename PATH".padEnd(34)} file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable`,
-  `  ${"-o, --output yaml|json".padEnd(34)} yaml: the manifests; json: the report (and the operations) instead [default: yaml]`,
-  `  ${"--diff".padEnd(34)} print a unified diff of the manifests instead of the manifests`,
-  `  ${"-n, --namespace NAME".padEnd(34)} namespace of objects without one [default: the kubeconfig context's, or "default"]`,
-  `  ${"--assume-opted-in[=true|false]".padEnd(34)} a namespace whose labels are unknown counts as opted in [default: true]`,
-  `  ${"--ca-bundle FILE".padEnd(34)} PEM used as the CA ConfigMap (or ClusterTrustBundle) where the input (and cluster) has none`,
-  `  ${"--pod-security LEVEL".padEnd(34)} restricted or baseline [default: restricted]`,
-  `  ${"--pod-security-version VERSION".padEnd(34)} latest (= ${NEWEST_VERSION}) or v1.<minor>, as the label pod-security.kubernetes.io/enforce-version; set your apiserver's minor to check as it does [default: latest]`,
-  `  ${"--ignore-preexisting".padEnd(34)} exit 0 for workloads that failed the level before injection too`,
-  `  ${"--cluster".padEnd(34)} read Namespaces and CA ConfigMaps (or ClusterTrustBundles) missing from the input from the cluster`,
-  `  ${"--kubeconfig FILE".padEnd(34)} with --cluster: the kubeconfig [default: as kubectl]`,
-  `  ${"--context NAME".padEnd(34)} with --cluster: the kubeconfig context [default: the current one]`,
-  ...decisionOptionsHelp(),
-  `  ${"-h, --help".padEnd(34)} this text`,
-].join("\n");
-
-const OPTIONS = {
-  filename: { type: "string", short: "f", multiple: true },
-  output: { type: "string", short: "o" },
-  diff: { type: "boolean" },
-  namespace: { type: "string", short: "n" },
-  "assume-opted-in": { type: "switch" },
-  "ca-bundle": { type: "string" },
-  "pod-security": { type: "string" },
-  "pod-security-version": { type: "string" },
-  "ignore-preexisting": { type: "boolean" },
-  cluster: { type: "boolean" },
-  kubeconfig: { type: "string" },
-  context: { type: "string" },
-} as const;
+/** `inject`'s command line. */
+export const INJECT_COMMAND: CommandSpec = {
+  name: "inject",
+  usage: "-f PATH... [options]",
+  description: [
+    "Prints the manifests as the webhook would inject them (Pods, and the Pod templates of",
+    "Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs; everything else",
+    "unchanged), then checks the Pod Security Standards on the result (report on stderr).",
+    "Exit: 0 all admissible, 1 a Pod denied by the webhook or a result failing the PodSecurity",
+    "level (also when it failed before injection, unless --ignore-preexisting), 2 usage or I/O error.",
+  ].join(" "),
+  options: {
+    filename: {
+      flags: "-f, --filename <PATH>",
+      help: "file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable",
+      multiple: true,
+    },
+    output: {
+      flags: "-o, --output <yaml|json>",
+      help: "yaml: the manifests; json: the report (and the operations) instead [default: yaml]",
+    },
+    diff: {
+      flags: "--diff",
+      help: "print a unified diff of the manifests instead of the manifests",
+    },
+    namespace: {
+      flags: "-n, --namespace <NAME>",
+      help: 'namespace of objects without one [default: the kubeconfig context\'s, or "default"]',
+    },
+    "assume-opted-in": {
+      flags: "--assume-opted-in [true|false]",
+      help: "a namespace whose labels are unknown counts as opted in [default: true]",
+      switch: true,
+    },
+    "ca-bundle": {
+      flags: "--ca-bundle <FILE>",
+      help: "PEM used as the CA ConfigMap (or ClusterTrustBundle) where the input (and cluster) has none",
+    },
+    "pod-security": {
+      flags: "--pod-security <LEVEL>",
+      help: "restricted or baseline [default: restricted]",
+    },
+    "pod-security-version": {
+      flags: "--pod-security-version <VERSION>",
+      help: `latest (= ${NEWEST_VERSION}) or v1.<minor>, as the label pod-security.kubernetes.io/enforce-version; set your apiserver's minor to check as it does [default: latest]`,
+    },
+    "ignore-preexisting": {
+      flags: "--ignore-preexisting",
+      help: "exit 0 for workloads that failed the level before injection too",
+    },
+    cluster: {
+      flags: "--cluster",
+      help: "read Namespaces and CA ConfigMaps (or ClusterTrustBundles) missing from the input from the cluster",
+    },
+    kubeconfig: {
+      flags: "--kubeconfig <FILE>",
+      help: "with --cluster: the kubeconfig [default: as kubectl]",
+    },
+    context: {
+      flags: "--context <NAME>",
+      help: "with --cluster: the kubeconfig context [default: the current one]",
+    },
+  },
+};
 
 /** What happened to one Pod or Pod template. */
 export type InjectionOutcome =
@@ -147,11 +170,10 @@ export interface InjectReport {
 
 /** Runs `inject` with argv after the command word; resolves to the exit code. */
 export function runInject(argv: readonly string[], io: CliIo): Promise<number> {
-  return runCommand("inject", argv, io, INJECT_HELP, () => inject(argv, io));
+  return runCommand(INJECT_COMMAND, argv, io, (parsed) => inject(parsed, io));
 }
 
-async function inject(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, passthrough } = parseCommandArgs(argv, OPTIONS);
+async function inject({ values, settings }: ParsedArgs, io: CliIo): Promise<number> {
   const files = fileArgs(values.filename);
   if (files.length === 0) throw new UsageError("-f: at least one file, directory or - is required");
   const output = outputArg(values.output, ["yaml", "json"] as const, "yaml");
@@ -162,20 +184,18 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
     version: podSecurityVersion(values["pod-security-version"]),
   };
   const assumeOptedIn = values["assume-opted-in"] !== false;
-  const config = decisionConfig(passthrough, io.env);
-  const caBundle = readCaBundle(values["ca-bundle"] as string | undefined);
+  const caBundle = readCaBundle(stringArg(values["ca-bundle"]));
   const sources = await readSources(files, io.readStdin);
   const manifests = manifestsOf(sources);
 
   const connection = values.cluster
     ? io.connect({
-        kubeconfig: values.kubeconfig as string | undefined,
-        context: values.context as string | undefined,
+        kubeconfig: stringArg(values.kubeconfig),
+        context: stringArg(values.context),
       })
     : undefined;
-  const defaultNamespace =
-    (values.namespace as string | undefined) ?? connection?.namespace ?? "default";
-  const flagSource = { namespace: config.systemNamespace, name: config.flagConfigMap };
+  const defaultNamespace = stringArg(values.namespace) ?? connection?.namespace ?? "default";
+  const flagSource = { namespace: settings.systemNamespace, name: settings.flagConfigMap };
   const input = inputView(manifests, defaultNamespace, flagSource);
   const workloads = manifests.filter((m) => podTemplateOf(m.object) !== undefined);
   let live: LiveClusterView | undefined;
@@ -186,7 +206,7 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
     );
     await live.loadNamespaces([...namespaces].filter((ns) => !input.view.namespaceLabels(ns)));
   }
-  const key = config.injection.customCa.configMapKey;
+  const key = settings.injection.customCa.configMapKey;
   const view = layeredView({
     input: input.view,
     inputHasFlags: input.hasFlags,
@@ -209,7 +229,7 @@ async function inject(argv: readonly string[], io: CliIo): Promise<number> {
           ],
         }),
   });
-  const decisions = buildDecisions(config, view, io.clock);
+  const decisions = buildDecisions(settings, view, { clock: io.clock });
 
   // Operations per document (paths from the document root), applied once per document below.
   const documentOps = new Map<Source, Map<number, AddOperation[]>>();

@@ -39,45 +39,48 @@ import { createRequest } from "./admission.js";
 import type { CliIo } from "./io.js";
 import { type ApiResource, KubeReadError, type KubeReader, paginate } from "./kube.js";
 import {
-  decisionConfig,
-  decisionOptionsHelp,
+  type CommandSpec,
   integerArg,
   outputArg,
-  parseCommandArgs,
+  type ParsedArgs,
   runCommand,
+  stringArg,
 } from "./options.js";
 import { json, type ObjectVerdict, objectRef, plural, verdictLines, verdictOf } from "./output.js";
 import { LiveClusterView } from "./view.js";
 
-/** `scan --help`. */
-export const SCAN_HELP = [
-  "Usage: ca-trust-webhook scan [options]",
-  "",
-  "Reads the cluster (GET and paginated LIST only) and reports: existing objects of the rule",
-  "kinds (and labelled CA Secrets) that the webhook would deny; Pods that should have been",
-  "injected but were not; Pods injected with an older CA bundle than the current one. Pods are",
-  "grouped by workload, with the command that restarts it.",
-  "Exit: 0 nothing found, 1 something found, 2 usage or API error.",
-  "",
-  "Options:",
-  `  ${"-o, --output text|json".padEnd(34)} json: {objects, notInjected, staleBundle, errors, scanned}`,
-  `  ${"-n, --namespace NAME".padEnd(34)} scan one namespace (cluster-scoped kinds are then skipped) [default: all]`,
-  `  ${"--kubeconfig FILE".padEnd(34)} the kubeconfig [default: as kubectl]`,
-  `  ${"--context NAME".padEnd(34)} the kubeconfig context [default: the current one]`,
-  `  ${"--limit N".padEnd(34)} objects per LIST page [default: 500]`,
-  `  ${"--progress-every N".padEnd(34)} report progress on stderr every N objects read [default: 1000]`,
-  ...decisionOptionsHelp(),
-  `  ${"-h, --help".padEnd(34)} this text`,
-].join("\n");
-
-const OPTIONS = {
-  output: { type: "string", short: "o" },
-  namespace: { type: "string", short: "n" },
-  kubeconfig: { type: "string" },
-  context: { type: "string" },
-  limit: { type: "string" },
-  "progress-every": { type: "string" },
-} as const;
+/** `scan`'s command line. */
+export const SCAN_COMMAND: CommandSpec = {
+  name: "scan",
+  usage: "[options]",
+  description: [
+    "Reads the cluster (GET and paginated LIST only) and reports: existing objects of the rule",
+    "kinds (and labelled CA Secrets) that the webhook would deny; Pods that should have been",
+    "injected but were not; Pods injected with an older CA bundle than the current one. Pods are",
+    "grouped by workload, with the command that restarts it.",
+    "Exit: 0 nothing found, 1 something found, 2 usage or API error.",
+  ].join(" "),
+  options: {
+    output: {
+      flags: "-o, --output <text|json>",
+      help: "json: {objects, notInjected, staleBundle, errors, scanned}",
+    },
+    namespace: {
+      flags: "-n, --namespace <NAME>",
+      help: "scan one namespace (cluster-scoped kinds are then skipped) [default: all]",
+    },
+    kubeconfig: { flags: "--kubeconfig <FILE>", help: "the kubeconfig [default: as kubectl]" },
+    context: {
+      flags: "--context <NAME>",
+      help: "the kubeconfig context [default: the current one]",
+    },
+    limit: { flags: "--limit <N>", help: "objects per LIST page [default: 500]" },
+    "progress-every": {
+      flags: "--progress-every <N>",
+      help: "report progress on stderr every N objects read [default: 1000]",
+    },
+  },
+};
 
 /** A workload (or a bare Pod) that owns Pods. */
 export interface Owner {
@@ -119,21 +122,19 @@ export interface ScanReport {
 
 /** Runs `scan` with argv after the command word; resolves to the exit code. */
 export function runScan(argv: readonly string[], io: CliIo): Promise<number> {
-  return runCommand("scan", argv, io, SCAN_HELP, () => scan(argv, io));
+  return runCommand(SCAN_COMMAND, argv, io, (parsed) => scan(parsed, io));
 }
 
-async function scan(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, passthrough } = parseCommandArgs(argv, OPTIONS);
+async function scan({ values, settings }: ParsedArgs, io: CliIo): Promise<number> {
   const output = outputArg(values.output, ["text", "json"] as const, "text");
   const limit = integerArg("limit", values.limit, 500, 1);
   const every = integerArg("progress-every", values["progress-every"], 1000, 1);
-  const namespace = values.namespace as string | undefined;
-  const config = decisionConfig(passthrough, io.env);
+  const namespace = stringArg(values.namespace);
   const { reader } = io.connect({
-    kubeconfig: values.kubeconfig as string | undefined,
-    context: values.context as string | undefined,
+    kubeconfig: stringArg(values.kubeconfig),
+    context: stringArg(values.context),
   });
-  const flagSource = { namespace: config.systemNamespace, name: config.flagConfigMap };
+  const flagSource = { namespace: settings.systemNamespace, name: settings.flagConfigMap };
   const live = new LiveClusterView(reader, flagSource);
   await context(`reading ConfigMap ${flagSource.namespace}/${flagSource.name}`, () =>
     live.loadFlags(),
@@ -142,7 +143,7 @@ async function scan(argv: readonly string[], io: CliIo): Promise<number> {
     namespace === undefined ? "listing namespaces" : `reading namespace ${namespace}`,
     () => live.loadNamespaces(namespace === undefined ? "all" : [namespace], limit),
   );
-  const decisions = buildDecisions(config, live, io.clock);
+  const decisions = buildDecisions(settings, live, { clock: io.clock });
   const report: ScanReport = {
     objects: [],
     notInjected: [],
@@ -157,7 +158,12 @@ async function scan(argv: readonly string[], io: CliIo): Promise<number> {
   };
 
   // (a) Objects of the rule kinds.
-  for (const target of await listTargets(reader, policySettings(config).rules, namespace, report)) {
+  for (const target of await listTargets(
+    reader,
+    policySettings(settings).rules,
+    namespace,
+    report,
+  )) {
     try {
       for await (const item of paginate(target.list, limit)) {
         progress(target.what);
@@ -181,8 +187,8 @@ async function scan(argv: readonly string[], io: CliIo): Promise<number> {
   }
 
   // (b) and (c): Pods.
-  const settings = config.injection;
-  const key = settings.customCa.configMapKey;
+  const injection = settings.injection;
+  const key = injection.customCa.configMapKey;
   // The current bundle's hash per source: null when it is gone, undefined when unreadable.
   const digests = new Map<string, Promise<string | null | undefined>>();
   const digestOf = (ns: string, source: PodCaSource): Promise<string | null | undefined> => {
@@ -228,7 +234,7 @@ async function scan(argv: readonly string[], io: CliIo): Promise<number> {
         notInjected.set(id, { ...group, ...restart(owner, group.pods) });
         continue;
       }
-      const source = podCaSource(pod, settings);
+      const source = podCaSource(pod, injection);
       if (source === undefined) continue;
       const current = await digestOf(ns, source);
       if (current === injected || current === undefined) continue;

@@ -5,6 +5,8 @@
  * decisions themselves are the webhook's own (`buildDecisions`); only where the answers come
  * from differs.
  */
+
+import { LRUCache } from "lru-cache";
 import type { KubeObject } from "../core/types.js";
 import type {
   Access,
@@ -30,7 +32,6 @@ import {
   trustManagerBundleOf,
 } from "../kube/trust-sources.js";
 import { MAX_BUNDLE_BYTES } from "../pki/bundle.js";
-import { LruCache } from "../pki/cache.js";
 import { KubeReadError, type KubeReader, paginate } from "./kube.js";
 
 /** The label the apiserver puts on every Namespace (and webhook selectors use). */
@@ -82,10 +83,10 @@ export function namespaceLabelsOf(object: KubeObject): Record<string, string> {
 export class LiveClusterView implements ClusterView {
   private readonly namespaces = new Map<string, Record<string, string> | null>();
   private flags: Record<string, string> | undefined;
-  private readonly lookups = new LruCache<Promise<Lookup<SecretObject | ConfigMapObject>>>(
-    4096,
-    64 * 1024 * 1024,
-  );
+  /** One read per object for the run (answers are small promises; the count bounds them). */
+  private readonly lookups = new LRUCache<string, Promise<Lookup<SecretObject | ConfigMapObject>>>({
+    max: 4096,
+  });
   private readonly reads = new Map<string, Promise<unknown>>();
   private ctbVersion: Promise<string | undefined> | undefined;
   /** Lookups the API could not answer (`Secret ns/name: HTTP 403`), in order. */
@@ -282,7 +283,7 @@ export class LiveClusterView implements ClusterView {
         return { found: false, unavailable: reason };
       },
     );
-    this.lookups.set(key, pending, 1024);
+    this.lookups.set(key, pending);
     return pending;
   }
 }

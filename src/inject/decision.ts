@@ -41,8 +41,7 @@ const MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror";
  * are not trusted alone, so a broad registration cannot inject everywhere), resolves the CA
  * (the ConfigMap, or ClusterTrustBundles: source.ts) through the view, validates its PEM with
  * the same analysis as validation, and returns the add-only patch of `planPodPatch`, or a
- * denial that names what is missing.
- * shared/DESIGN.md "Injection".
+ * denial that names what is missing (docs/architecture.md "Injection").
  */
 export async function decideInjection(
   request: AdmissionRequest,

@@ -1,6 +1,6 @@
 /**
  * The Pod injection planner: which RFC 6902 operations make an opted-in Pod trust the private
- * CA (DESIGN.md "Injection"). Pure: no I/O, no logging, no clock. The route decides opt-in
+ * CA (docs/architecture.md "Injection"). Pure: no I/O, no logging, no clock. The route decides opt-in
  * (with `podOptIn`), resolves the ConfigMap (with `configMapNameFor`) and the bundle's hash,
  * then calls `planPodPatch` and turns the plan into a patch, a denial or an allow.
  *
@@ -85,7 +85,7 @@ interface OurVolume {
 }
 
 /**
- * DESIGN.md "Injection" opt-in: the Pod label `ca-trust.dev/inject: "false"` always opts out;
+ * Opt-in (docs/architecture.md "Injection"): the Pod label `ca-trust.dev/inject: "false"` always opts out;
  * otherwise the Pod label `"true"` or the Namespace label `enabled` opts in. Values are
  * compared exactly, as the webhook configuration's label selectors compare them.
  */
@@ -112,8 +112,8 @@ export type ConfigMapNameChoice =
     };
 
 /**
- * The ConfigMap to inject: the `ca-trust.dev/configmap` annotation when present (DESIGN.md:
- * "picks another ConfigMap in the namespace"), else the configured default. The annotation
+ * The ConfigMap to inject: the `ca-trust.dev/configmap` annotation when present (a Pod may
+ * pick another ConfigMap of its namespace), else the configured default. The annotation
  * must be a DNS-1123 subdomain, the syntax of ConfigMap names, so that it cannot smuggle a
  * path or a namespace; otherwise the result carries a field error for the route to deny with.
  */

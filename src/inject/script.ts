@@ -1,8 +1,8 @@
 /**
  * The shell script of the `install-ca-cert` init container and the environment it reads.
  *
- * Model: Scality mountpoint-s3-csi-driver `pkg/podmounter/mppod/creator.go` (see
- * /work/shared/notes/seed-systems.md §3): check that the image has the system bundle, then
+ * Model: Scality mountpoint-s3-csi-driver `pkg/podmounter/mppod/creator.go`: check that the
+ * image has the system bundle, then
  * write system bundle + newline + custom CA into an `emptyDir` that every other container
  * mounts over `/etc/ssl/certs`. Differences, and why:
  * - every path comes from an environment variable the container spec sets explicitly, so the

@@ -1,8 +1,9 @@
 /**
- * What Pod injection adds, as configuration. DESIGN.md "Injection": "All names, paths, image,
- * user, resources and env are configuration with these defaults." `config.ts` builds an
- * `InjectionSettings` from the config file (starting from `DEFAULT_INJECTION_SETTINGS`) and
- * should reject it at startup when `validateInjectionSettings` reports a problem.
+ * What Pod injection adds, as configuration: every name, path, image, user, resource and env
+ * var has a default here and can be configured (docs/architecture.md "Injection").
+ * src/config/settings.ts builds an `InjectionSettings` from the configuration (starting from
+ * `DEFAULT_INJECTION_SETTINGS`) and rejects it at startup when `validateInjectionSettings`
+ * reports a problem.
  */
 
 import type { ClusterTrustBundleSelection } from "../core/view.js";
@@ -144,8 +145,8 @@ export const DEFAULT_TRUST_PROFILES: Readonly<Record<string, readonly EnvVar[]>>
 };
 
 /**
- * DESIGN.md's defaults. Names and sizes follow the Scality `install-ca-cert` model
- * (seed-systems.md §3) with our own volume names, `readOnlyRootFilesystem` added and UID 65534
+ * The defaults. Names and sizes follow the `install-ca-cert` init container of Scality's
+ * mountpoint-s3-csi-driver (`pkg/podmounter/mppod/creator.go`) with our own volume names, `readOnlyRootFilesystem` added and UID 65534
  * (`nobody`): the init container only reads the image and writes the `emptyDir`, and passes
  * PodSecurity `restricted`.
  *

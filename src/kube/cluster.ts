@@ -15,7 +15,6 @@ import {
   type V1Secret,
   Watch,
 } from "@kubernetes/client-node";
-import type { Config } from "../config.js";
 import type { KubeObject, UserInfo } from "../core/types.js";
 import type {
   Access,
@@ -30,8 +29,8 @@ import type {
 } from "../core/view.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import { LruCache } from "../pki/cache.js";
 import { AccessReviewer, type ReviewAccess } from "./access.js";
+import { LookupCache } from "./lookup-cache.js";
 import {
   CERTIFICATES_GROUP,
   CLUSTER_TRUST_BUNDLES,
@@ -111,34 +110,6 @@ export interface KubeClusterViewOptions {
  * treated as unavailable (and the question is asked afresh next time).
  */
 const ACCESS_REVIEW_TIMEOUT_MS = 5_000;
-
-/** The view `serve` runs with: what it watches follows the configuration. */
-export function clusterViewOptions(
-  config: Config,
-  logger: Logger,
-  metrics?: Pick<Metrics, "accessReviews" | "accessReviewCache">,
-): KubeClusterViewOptions {
-  return {
-    flagConfigMap: { namespace: config.systemNamespace, name: config.flagConfigMap },
-    labelledSecrets: {
-      namespace: config.systemNamespace,
-      labelSelector: "connectors.cpaas.io/ca-cert=true",
-    },
-    caConfigMapName: config.injection.customCa.configMapName,
-    caConfigMapKey: config.injection.customCa.configMapKey,
-    watchNamespaces: true,
-    clusterTrustBundles:
-      config.injection.caSource?.kind === "clustertrustbundle"
-        ? config.injection.caSource.selection
-        : undefined,
-    lookupTtlMs: config.lookupTtlMs,
-    maxCachedLookups: 4096,
-    accessReviewTtlMs: config.accessReviewTtlMs,
-    maxCachedAccessReviews: 10_000,
-    logger,
-    ...(metrics === undefined ? {} : { metrics }),
-  };
-}
 
 /** Objects per LIST request while syncing. */
 const PAGE_SIZE = 500;
@@ -274,11 +245,7 @@ export class KubeClusterView implements ClusterView {
   private readonly flags: Reflector<V1ConfigMap>;
   private readonly caConfigMaps: Reflector<V1ConfigMap> | undefined;
   private readonly namespaces: Reflector<V1Namespace> | undefined;
-  private readonly lookups: LruCache<{
-    expires: number;
-    lookup: Lookup<SecretObject | ConfigMapObject>;
-  }>;
-  private readonly inflight = new Map<string, Promise<Lookup<SecretObject | ConfigMapObject>>>();
+  private readonly lookups: LookupCache;
   private readonly access: AccessReviewer;
   private readonly trust: TrustSourceReader;
   /** The watched ClusterTrustBundles (created by `start`, once the served version is known). */
@@ -356,7 +323,10 @@ export class KubeClusterView implements ClusterView {
       );
       this.reflectors.push(this.namespaces as Reflector<KubernetesObject>);
     }
-    this.lookups = new LruCache(options.maxCachedLookups, 64 * 1024 * 1024);
+    this.lookups = new LookupCache({
+      maxEntries: options.maxCachedLookups,
+      maxBytes: 64 * 1024 * 1024,
+    });
     this.access = new AccessReviewer(subjectAccessReview(kc), {
       ttlMs: options.accessReviewTtlMs,
       max: options.maxCachedAccessReviews,
@@ -437,7 +407,7 @@ export class KubeClusterView implements ClusterView {
   sizes(): Record<string, number> {
     const sizes: Record<string, number> = {};
     for (const r of this.reflectors) sizes[r.name] = r.watch.list().length;
-    sizes.lookups = this.lookups.stats().entries;
+    sizes.lookups = this.lookups.size;
     sizes["access-reviews"] = this.access.size();
     return sizes;
   }
@@ -514,31 +484,21 @@ export class KubeClusterView implements ClusterView {
   }
 
   /** GET with a short TTL cache; concurrent lookups of one object share one request. */
-  private async fetch(
+  private fetch(
     kind: "secret" | "configmap",
     namespace: string,
     name: string,
   ): Promise<Lookup<SecretObject | ConfigMapObject>> {
-    const key = `${kind}/${namespace}/${name}`;
-    const cached = this.lookups.get(key);
-    if (cached !== undefined && cached.expires > Date.now()) return cached.lookup;
-    const pending = this.inflight.get(key);
-    if (pending !== undefined) return pending;
-    const request = this.get(kind, namespace, name).then((lookup) => {
-      this.inflight.delete(key);
-      // Answers the API could not give are not cached: the next request tries again. "Not
+    const ttl = this.options.lookupTtlMs;
+    return this.lookups.get(`${kind}/${namespace}/${name}`, {
+      load: () => this.get(kind, namespace, name),
+      // Answers the API could not give are not kept: the next request tries again. "Not
       // found" is kept 1 s at most: an object applied just before its Secret must see the
       // Secret as soon as it exists.
-      if (lookup.found || lookup.unavailable === undefined) {
-        const ttl = lookup.found
-          ? this.options.lookupTtlMs
-          : Math.min(this.options.lookupTtlMs, 1_000);
-        this.lookups.set(key, { expires: Date.now() + ttl, lookup }, estimate(lookup));
-      }
-      return lookup;
+      ttlMs: (lookup) =>
+        lookup.found ? ttl : lookup.unavailable === undefined ? Math.min(ttl, 1_000) : undefined,
+      bytes: estimate,
     });
-    this.inflight.set(key, request);
-    return request;
   }
 
   private async get(

@@ -24,7 +24,7 @@ import type {
   TrustManagerBundle,
 } from "../core/view.js";
 import { MAX_BUNDLE_BYTES } from "../pki/bundle.js";
-import { LruCache } from "../pki/cache.js";
+import { LookupCache } from "./lookup-cache.js";
 
 /** trust-manager's APIs, the one it reconciles first. */
 export const TRUST_MANAGER_APIS = [
@@ -175,11 +175,7 @@ const BUNDLE_PAGE = 10;
 export class TrustSourceReader {
   private readonly custom: CustomObjectsApi;
   private readonly certificates: CertificatesApi;
-  private readonly cache = new LruCache<{ expires: number; value: unknown }>(
-    1024,
-    16 * 1024 * 1024,
-  );
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly cache = new LookupCache({ maxEntries: 1024, maxBytes: 16 * 1024 * 1024 });
   /** API requests made (not served from the cache), for tests. */
   apiRequests = 0;
 
@@ -315,24 +311,7 @@ export class TrustSourceReader {
 
   /** A value kept `ttlMs`, computed once for concurrent callers; failures are not kept. */
   private remember<T>(key: string, ttlMs: number, compute: () => Promise<T>): Promise<T> {
-    const cached = this.cache.get(key);
-    if (cached !== undefined && cached.expires > Date.now())
-      return Promise.resolve(cached.value as T);
-    const pending = this.inflight.get(key);
-    if (pending !== undefined) return pending as Promise<T>;
-    const request = compute().then(
-      (value) => {
-        this.inflight.delete(key);
-        this.cache.set(key, { expires: Date.now() + ttlMs, value }, 256);
-        return value;
-      },
-      (error: unknown) => {
-        this.inflight.delete(key);
-        throw error;
-      },
-    );
-    this.inflight.set(key, request);
-    return request;
+    return this.cache.get(key, { load: compute, ttlMs: () => ttlMs, bytes: () => 256 });
   }
 
   /**
@@ -340,31 +319,24 @@ export class TrustSourceReader {
    * (they become `unavailable`, and the next request asks again).
    */
   private lookup<T>(key: string, read: () => Promise<Lookup<T>>): Promise<Lookup<T>> {
-    const cached = this.cache.get(key);
-    if (cached !== undefined && cached.expires > Date.now()) {
-      return Promise.resolve(cached.value as Lookup<T>);
-    }
-    const pending = this.inflight.get(key);
-    if (pending !== undefined) return pending as Promise<Lookup<T>>;
-    const request = read().then(
-      (answer) => {
-        this.inflight.delete(key);
-        if (answer.found || answer.unavailable === undefined) {
-          // Absence (no bundle, none selected, no Bundle of that name) is kept 1 s at most: a
-          // Pod created just after its bundle must see it.
-          const ttl =
-            answer.found && !absent(answer.object) ? this.ttlMs : Math.min(this.ttlMs, 1_000);
-          this.cache.set(key, { expires: Date.now() + ttl, value: answer }, estimate(answer));
-        }
-        return answer;
-      },
-      (error: unknown): Lookup<T> => {
-        this.inflight.delete(key);
-        return { found: false, unavailable: this.failure.describe(error) };
-      },
-    );
-    this.inflight.set(key, request);
-    return request;
+    return this.cache.get(key, {
+      load: () =>
+        read().catch(
+          (error: unknown): Lookup<T> => ({
+            found: false,
+            unavailable: this.failure.describe(error),
+          }),
+        ),
+      // Absence (no bundle, none selected, no Bundle of that name) is kept 1 s at most: a Pod
+      // created just after its bundle must see it.
+      ttlMs: (answer) =>
+        !answer.found && answer.unavailable !== undefined
+          ? undefined
+          : answer.found && !absent(answer.object)
+            ? this.ttlMs
+            : Math.min(this.ttlMs, 1_000),
+      bytes: estimate,
+    });
   }
 }
 

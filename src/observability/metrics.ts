@@ -35,6 +35,8 @@ export interface Metrics {
    * that serving a request never pays for a metric update.
    */
   readonly serverState: { openConnections: () => number; requestMemoryBytes: () => number };
+  /** Where the cache-size gauge reads at scrape time (set by the app once its view exists). */
+  readonly cacheState: { sizes: () => Record<string, number> };
 }
 
 /**
@@ -48,7 +50,7 @@ export const DURATION_BUCKETS = [
 export function createMetrics(
   options: { processMetrics?: boolean; cacheSizes?: () => Record<string, number> } = {},
 ): Metrics {
-  const cacheSizes: () => Record<string, number> = options.cacheSizes ?? (() => ({}));
+  const cacheState = { sizes: options.cacheSizes ?? ((): Record<string, number> => ({})) };
   const registry = new Registry();
   const serverState = { openConnections: () => 0, requestMemoryBytes: () => 0 };
   if (options.processMetrics ?? true) {
@@ -92,7 +94,7 @@ export function createMetrics(
       labelNames: ["cache"],
       registers: [registry],
       collect() {
-        for (const [cache, count] of Object.entries(cacheSizes())) this.set({ cache }, count);
+        for (const [cache, count] of Object.entries(cacheState.sizes())) this.set({ cache }, count);
       },
     }),
     accessReviews: new Counter({
@@ -136,5 +138,6 @@ export function createMetrics(
       registers: [registry],
     }),
     serverState,
+    cacheState,
   };
 }

@@ -2,7 +2,7 @@
  * CA bundle analysis: trust-manager's strictness (pkg/util/cert_pool.go: only CERTIFICATE
  * blocks, no PEM headers, a private key anywhere rejects the bundle, duplicates by SHA-256 of
  * the DER) with one diagnostic per problem, naming the block and certificate, so a user can fix
- * the value from the `kubectl apply` output alone. See DESIGN.md "PEM analysis".
+ * the value from the `kubectl apply` output alone (docs/architecture.md "PEM analysis").
  *
  * Cost model: parsing certificates (node:crypto, x509.ts) is the expensive part and depends only on the
  * bytes, so it is memoised by SHA-256 of the input in a bounded LRU. What depends on the clock
@@ -12,7 +12,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
-import { LruCache } from "./cache.js";
+import { LRUCache } from "lru-cache";
 import { isStrictBase64, type PemBlock, scanPem } from "./pem.js";
 import { summarizeCertificate } from "./x509.js";
 
@@ -123,7 +123,7 @@ export interface AnalyseOptions {
   expiringWithinDays?: number;
 }
 
-/** Default CERT_EXPIRES_SOON window (DESIGN.md: "expires within 30 days"). */
+/** Default CERT_EXPIRES_SOON window: a CA that expires within 30 days is worth a warning. */
 export const DEFAULT_EXPIRING_WITHIN_DAYS = 30;
 /** Largest value analysed: 3 MiB, comfortably above the 1 MiB limit on a Secret or ConfigMap. */
 export const MAX_BUNDLE_BYTES = 3 * 1024 * 1024;
@@ -162,11 +162,18 @@ interface ParsedBundle {
 
 // 256 inputs, and about 16 MiB of parsed results: enough for every CA Secret and ConfigMap a
 // webhook replica sees in a busy cluster, bounded however many distinct inputs arrive.
-const memo = new LruCache<ParsedBundle>(256, 16 * 1024 * 1024);
+const memo = new LRUCache<string, ParsedBundle>({
+  max: 256,
+  maxSize: 16 * 1024 * 1024,
+  sizeCalculation: (parsed) => Math.max(1, estimateBytes(parsed)),
+});
+const memoCounts = { hits: 0, misses: 0 };
 
 /** Empties the parse memo and resets its counters (tests; never needed in production). */
 export function clearBundleCache(): void {
   memo.clear();
+  memoCounts.hits = 0;
+  memoCounts.misses = 0;
 }
 
 /** Memo counters: entries, estimated bytes, hits, misses. */
@@ -176,7 +183,7 @@ export function bundleCacheStats(): {
   hits: number;
   misses: number;
 } {
-  return memo.stats();
+  return { entries: memo.size, bytes: memo.calculatedSize, ...memoCounts };
 }
 
 /**
@@ -194,8 +201,11 @@ export function analyseBundle(input: string | Uint8Array, options: AnalyseOption
     const key = memoKey(input);
     let parsed = memo.get(key);
     if (parsed === undefined) {
+      memoCounts.misses++;
       parsed = parseBundle(input);
-      memo.set(key, parsed, estimateBytes(parsed));
+      memo.set(key, parsed);
+    } else {
+      memoCounts.hits++;
     }
     return evaluate(parsed, options);
   } catch {

@@ -40,8 +40,8 @@ export interface PolicySettings {
 /**
  * Decides a validating review: finds the rule for the request's kind, extracts each CA
  * reference, applies the namespace rules, resolves Secrets through the view, analyses the PEM
- * and returns allow (with warnings) or deny (with Kubernetes field errors).
- * shared/DESIGN.md "Decisions".
+ * and returns allow (with warnings) or deny (with Kubernetes field errors), as
+ * docs/architecture.md "Decisions" describes.
  */
 export async function decideValidation(
   request: AdmissionRequest,

@@ -5,7 +5,12 @@
  */
 import { createPrivateKey, webcrypto } from "node:crypto";
 import { type IssuedCertificate, issueCertificate } from "../pki/issue.js";
-import { backdateMs, type KeyedCertificate, keyedCertificate } from "./certificate-set.js";
+import {
+  backdateMs,
+  type KeyedCertificate,
+  keyedCertificate,
+  type ServingNames,
+} from "./certificate-set.js";
 
 export { backdateMs };
 
@@ -22,11 +27,7 @@ export async function issueCa(now: Date, lifetimeMs: number): Promise<KeyedCerti
   return keyedCertificate(issued.certificatePem, issued.privateKeyPem);
 }
 
-/** Names a serving certificate is issued for. */
-export interface ServingNames {
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-}
+export type { ServingNames } from "./certificate-set.js";
 
 /**
  * A serving certificate for `names`, signed by `ca`, valid from `now` (backdated) for

@@ -28,7 +28,6 @@ import type { Server as HttpsServer } from "node:https";
 import type { SecureContextOptions } from "node:tls";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Counter, Gauge } from "prom-client";
-import type { SelfManagedConfig } from "../config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { issueCertificate } from "../pki/issue.js";
@@ -598,11 +597,24 @@ export class SelfManagedCertificates implements CertificateSource {
 }
 
 /**
- * What {@link createSelfManagedCertificates} needs besides the cluster connection: the
- * configuration of the mode (`--namespace`, `--service-name`, lifetimes, delays; see
- * config.ts) and the serving options.
+ * What {@link createSelfManagedCertificates} needs besides the cluster connection: where the
+ * certificate lives and whom it names (`--namespace`, `--service-name`, ...), its lifetimes and
+ * delays, and the serving options.
  */
-export interface SelfManagedSettings extends SelfManagedConfig {
+export interface SelfManagedSettings {
+  readonly namespace: string;
+  readonly serviceName: string;
+  /** The certificate Secret in `namespace`. */
+  readonly secretName: string;
+  /** Our Validating- and MutatingWebhookConfiguration (one name for both). */
+  readonly webhookConfigurationName: string;
+  readonly extraDnsNames: readonly string[];
+  readonly extraIpAddresses: readonly string[];
+  readonly caLifetimeMs: number;
+  readonly servingLifetimeMs: number;
+  readonly publishDelayMs: number;
+  readonly retireDelayMs: number;
+  readonly syncIntervalMs: number;
   readonly minVersion: "TLSv1.2" | "TLSv1.3";
   /** Mutual TLS: PEM CA that client certificates must chain to (`--client-ca-file`). */
   readonly clientCa?: string;

@@ -14,8 +14,13 @@
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { ipAddressBytes } from "../pki/issue.js";
 import { allowsCertificateSigning } from "../pki/x509.js";
-import type { ServingNames } from "./authority.js";
 import type { SecretContent } from "./stores.js";
+
+/** Names a serving certificate is issued for. */
+export interface ServingNames {
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+}
 
 /** The Secret's data keys. */
 export const SECRET_KEYS = {

@@ -1576,12 +1576,13 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
         ["--config", file, "--tls-cert-file", "unused", "--tls-key-file", "unused"],
         {},
       );
-      expect(config.injection.initContainer.image).toBe("registry.example.com/alpine:3.21");
-      expect(config.injection.initContainer.runAsUser).toBeNull();
-      expect(config.injection.customCa.configMapName).toBe("corp-ca");
-      expect(config.rules.map((r) => r.name)).toEqual(USER_RULES.map((r) => r.name));
-      expect(config.logLevel).toBe("debug");
-      expect(config.missingSecret).toBe("deny");
+      const { decision, serving } = config;
+      expect(decision.injection.initContainer.image).toBe("registry.example.com/alpine:3.21");
+      expect(decision.injection.initContainer.runAsUser).toBeNull();
+      expect(decision.injection.customCa.configMapName).toBe("corp-ca");
+      expect(decision.rules.map((r) => r.name)).toEqual(USER_RULES.map((r) => r.name));
+      expect(serving.logLevel).toBe("debug");
+      expect(decision.missingSecret).toBe("deny");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -1657,8 +1658,8 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
         ["--config", file, "--namespace", NAMESPACE, "--certificate-mode", "self-managed"],
         {},
       );
-      expect(config.secretNamespaces).toEqual(namespaces);
-      expect(config.authorizeReferences).toBe(true);
+      expect(config.decision.secretNamespaces).toEqual(namespaces);
+      expect(config.decision.authorizeReferences).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -1738,7 +1739,10 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
           ["--config", file, "--tls-cert-file", "unused", "--tls-key-file", "unused"],
           {},
         );
-        expect(config.injection.caSource).toEqual({ kind: "clustertrustbundle", selection });
+        expect(config.decision.injection.caSource).toEqual({
+          kind: "clustertrustbundle",
+          selection,
+        });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -44,7 +44,7 @@ const cp = useControlPlane();
 
 /** The server's `--lookup-ttl`, pinned so that the TTL test does not depend on the default. */
 const LOOKUP_TTL_MS = 5_000;
-/** DESIGN.md: the flag is "read at request time (watched)"; the brief's bound for a flip. */
+/** The flag is read at request time from a watch: a flip must show within this. */
 const FLAG_BOUND_MS = 2_000;
 const FLAG = {
   namespace: "connectors-system",

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
-import { OPTIONS } from "../../src/config.js";
+import { OPTIONS, SECTIONS } from "../../src/config.js";
 import { postHttps } from "./client.js";
 import { review } from "./helpers.js";
 import { certificateFiles, type RunningCli, runCli, startCli } from "./process.js";
@@ -18,13 +18,16 @@ const getText = async (port: number, path: string) => {
 };
 
 describe("ca-trust-webhook serve (the built CLI)", () => {
-  it("lists every option with its default in --help", async () => {
+  it("lists every option with its default in --help, by section", async () => {
     const { code, stdout } = await runCli(["serve", "--help"]);
     expect(code).toBe(0);
     for (const option of OPTIONS) {
-      expect(stdout).toContain(option.fileOnly ? option.key : `--${option.flag}`);
-      if (option.default !== undefined) expect(stdout).toContain(`[default: ${option.default}]`);
+      expect(stdout).toContain(
+        option.flag === undefined ? `(file) ${option.key}` : `--${option.flag} <`,
+      );
+      if (option.default) expect(stdout).toContain(`[default: ${option.default};`);
     }
+    for (const section of Object.values(SECTIONS)) expect(stdout).toContain(`\n${section}\n`);
   });
 
   it.each([

@@ -41,7 +41,9 @@ function server(args: string[]) {
     {
       logger: silentLogger(),
       metrics: createMetrics({ processMetrics: false }),
-      ...buildDecisions(config, hungView()),
+      ...buildDecisions(config.decision, hungView(), {
+        deadlineMarginMs: config.serving.deadlineMarginMs,
+      }),
     },
   );
   apps.push(app);

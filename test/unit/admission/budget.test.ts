@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeEstimate, MemoryBudget, receiveEstimate } from "../../../src/admission/budget.js";
 import { loadServeConfig } from "../../../src/config.js";
-import { DEFAULT_LIMITS, serverLimits } from "../../../src/server.js";
+import { DEFAULT_LIMITS } from "../../../src/server.js";
 
 describe("MemoryBudget", () => {
   it("keeps a reserve that only small requests may use", () => {
@@ -42,7 +42,7 @@ describe("the limits as configured", () => {
   const TLS = ["--tls-cert-file", "/c.pem", "--tls-key-file", "/k.pem"];
 
   it("defaults to the server's own defaults", () => {
-    expect(serverLimits(loadServeConfig(TLS, {})).limits).toEqual(DEFAULT_LIMITS);
+    expect(loadServeConfig(TLS, {}).serving.limits).toEqual(DEFAULT_LIMITS);
   });
 
   it("takes each limit from its flag", () => {
@@ -58,7 +58,7 @@ describe("the limits as configured", () => {
       ],
       {},
     );
-    expect(serverLimits(config).limits).toEqual({
+    expect(config.serving.limits).toEqual({
       maxJsonValues: 50_000,
       maxRequestMemoryBytes: 32 * 1024 * 1024,
       maxConnections: 20,

@@ -1,17 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../../src/cli/io.js";
 import {
-  decisionConfig,
+  type CommandSpec,
+  commandHelp,
   featureFlagArgs,
   fileArgs,
   parseCommandArgs,
 } from "../../../src/cli/options.js";
 
-const DEFS = {
-  filename: { type: "string", short: "f", multiple: true },
-  flag: { type: "switch" },
-  verbose: { type: "boolean" },
-} as const;
+const SPEC: CommandSpec = {
+  name: "test",
+  usage: "[options]",
+  description: "a command for the tests",
+  options: {
+    filename: { flags: "-f, --filename <PATH>", help: "input", multiple: true },
+    flag: { flags: "--flag [true|false]", help: "a switch", switch: true },
+    verbose: { flags: "--verbose", help: "more" },
+  },
+};
 
 describe("parseCommandArgs", () => {
   it.each([
@@ -21,44 +27,51 @@ describe("parseCommandArgs", () => {
     ["=false", ["--flag=false"], false],
     ["negated", ["--no-flag"], false],
   ])("reads a switch that is %s", (_name, argv, value) => {
-    expect(parseCommandArgs(argv, DEFS).values.flag).toBe(value);
+    expect(parseCommandArgs(SPEC, argv, {}).values.flag).toBe(value);
   });
 
-  it("passes the webhook's decision options through, and keeps its own", () => {
+  it("reads its own options and the webhook's decision settings", () => {
     const parsed = parseCommandArgs(
-      ["-f", "a.yaml", "--missing-secret", "deny", "--config=c.yaml", "-f", "b,c"],
-      DEFS,
+      SPEC,
+      ["-f", "a.yaml", "--missing-secret", "deny", "-f", "b,c", "--verbose"],
+      { CA_TRUST_WEBHOOK_SYSTEM_NAMESPACE: "platform" },
     );
 
-    expect(parsed.passthrough).toEqual(["--config=c.yaml", "--missing-secret=deny"]);
     expect(fileArgs(parsed.values.filename)).toEqual(["a.yaml", "b", "c"]);
+    expect(parsed.values.verbose).toBe(true);
+    expect(parsed.settings.missingSecret).toBe("deny");
+    expect(parsed.settings.systemNamespace).toBe("platform");
+    expect(parsed.settings.injection.customCa.configMapName).toBe("ca-trust-bundle");
+  });
+
+  it("needs no serving certificate and ignores serve's own variables", () => {
+    const parsed = parseCommandArgs(SPEC, [], {
+      CA_TRUST_WEBHOOK_LISTEN: "not an address",
+      CA_TRUST_WEBHOOK_CERTIFICATE_MODE: "self-managed",
+    });
+
+    expect(parsed.settings.unverifiable).toBe("deny");
   });
 
   it.each([
-    ["an unknown option", ["--listen", "0.0.0.0:1"]],
-    ["a positional argument", ["x.yaml"]],
-    ["a switch with another value", ["--flag=yes"]],
-  ])("refuses %s with a UsageError", (_name, argv) => {
-    expect(() => parseCommandArgs(argv, DEFS)).toThrow(UsageError);
+    ["an unknown option", ["--listen", "0.0.0.0:1"], "unknown option '--listen'"],
+    ["a positional argument", ["x.yaml"], "too many arguments"],
+    ["a switch with another value", ["--flag=yes"], "expected true or false"],
+    ["a bad decision setting", ["--expiring-within-days=-3"], "--expiring-within-days"],
+  ])("refuses %s with a UsageError naming it", (_name, argv, message) => {
+    expect(() => parseCommandArgs(SPEC, argv, {})).toThrow(UsageError);
+    expect(() => parseCommandArgs(SPEC, argv, {})).toThrow(message);
   });
 });
 
-describe("decisionConfig", () => {
-  it("is serve's Config without serving certificates, with the options and environment", () => {
-    const config = decisionConfig(["--missing-secret=deny"], {
-      CA_TRUST_WEBHOOK_SYSTEM_NAMESPACE: "platform",
-    });
+describe("commandHelp", () => {
+  it("lists the command's options, then the decision settings shared with serve", () => {
+    const help = commandHelp(SPEC);
 
-    expect(config.missingSecret).toBe("deny");
-    expect(config.systemNamespace).toBe("platform");
-    expect(config.injection.customCa.configMapName).toBe("ca-trust-bundle");
-  });
-
-  it("turns a configuration error into a UsageError naming the option", () => {
-    expect(() => decisionConfig(["--expiring-within-days=-3"], {})).toThrow(UsageError);
-    expect(() => decisionConfig(["--expiring-within-days=-3"], {})).toThrow(
-      "--expiring-within-days",
-    );
+    expect(help).toMatch(/^Usage: ca-trust-webhook test \[options\]/);
+    expect(help.indexOf("--filename")).toBeLessThan(help.indexOf("Decisions (also check"));
+    expect(help).toContain("--missing-secret <warn|deny>");
+    expect(help).not.toContain("--listen");
   });
 });
 
