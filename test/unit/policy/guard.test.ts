@@ -353,9 +353,15 @@ describe("Secret UPDATE", () => {
   it("CREATE and subresources are not the guard's", () => {
     for (const request of [
       secretWrite("CREATE", "agent-ca", undefined, { "ca.crt": truncated() }),
-      secretWrite("UPDATE", "agent-ca", { "ca.crt": good() }, { "ca.crt": truncated() }, {
-        subResource: "status",
-      }),
+      secretWrite(
+        "UPDATE",
+        "agent-ca",
+        { "ca.crt": good() },
+        { "ca.crt": truncated() },
+        {
+          subResource: "status",
+        },
+      ),
     ]) {
       expect(decideGuard(request, GUARD, INDEX(), view(), NOW).verdict).toBe("unreferenced");
     }
@@ -462,7 +468,13 @@ describe("the injection CA ConfigMap", () => {
     {
       name: "a DELETE is allowed with a warning",
       request: () =>
-        configMapWrite("DELETE", "acme", "ca-trust-bundle", { "ca-bundle.crt": bundle() }, undefined),
+        configMapWrite(
+          "DELETE",
+          "acme",
+          "ca-trust-bundle",
+          { "ca-bundle.crt": bundle() },
+          undefined,
+        ),
       verdict: "warned",
       text: /^new opted-in Pods in "acme" would be denied until ConfigMap ca-trust-bundle exists again$/,
     },
