@@ -155,7 +155,7 @@ function registration(url: string, caBundle: string): Manifest {
     { rules: [], allowedSecretNamespaces: [] },
     { only: "webhooks", url, caBundle },
   );
-  const webhooks = (validating?.webhooks as Record<string, unknown>[]).map((w) => {
+  const webhooks = ((validating?.webhooks ?? []) as Record<string, unknown>[]).map((w) => {
     const selector = w.namespaceSelector as { matchLabels?: Record<string, string> };
     return {
       ...w,
@@ -263,38 +263,38 @@ describe("renewal commands against the guard", () => {
       object: () => rootShard("root", "kcp-server-ca"),
       named: "RootShard root (spec.caBundleSecretRef)",
     },
-  ])("$what: truncated is denied naming the object, good is allowed, delete warns", async ({
-    secret,
-    key,
-    object,
-    named,
-  }) => {
-    const good = file(`${secret}-good.pem`, goodPem);
-    const renewed = file(`${secret}-renewed.pem`, otherGoodPem);
-    const truncated = file(`${secret}-truncated.pem`, truncatedPem);
-    // The Secret exists first (a CREATE: not the guard's), then the object that references it.
-    expect((await renewSecret(secret, key, good)).code).toBe(0);
-    await cp.kubectl(["apply", "-f", "-"], { input: toYaml(object()) });
-    await untilGuarded(secret, key, true);
+  ])(
+    "$what: truncated is denied naming the object, good is allowed, delete warns",
+    async ({ secret, key, object, named }) => {
+      const good = file(`${secret}-good.pem`, goodPem);
+      const renewed = file(`${secret}-renewed.pem`, otherGoodPem);
+      const truncated = file(`${secret}-truncated.pem`, truncatedPem);
+      // The Secret exists first (a CREATE: not the guard's), then the object that references it.
+      expect((await renewSecret(secret, key, good)).code).toBe(0);
+      await cp.kubectl(["apply", "-f", "-"], { input: toYaml(object()) });
+      await untilGuarded(secret, key, true);
 
-    const denied = await renewSecret(secret, key, truncated);
-    expect(denied.code).not.toBe(0);
-    expect(denied.stderr).toContain(`admission webhook "${guardNames.secrets}" denied the request`);
-    expect(denied.stderr).toContain(`Secret "${secret}" is invalid: data[${key}]: Invalid value`);
-    expect(denied.stderr).toContain(`it is the CA of ${named}`);
-    const stored = await cp.kubectl(["get", "secret", secret, "-n", ns, "-o", "json"]);
-    const storedKey = JSON.parse(stored.stdout).data[key];
-    expect(Buffer.from(storedKey, "base64").toString("utf8")).toBe(goodPem);
+      const denied = await renewSecret(secret, key, truncated);
+      expect(denied.code).not.toBe(0);
+      expect(denied.stderr).toContain(
+        `admission webhook "${guardNames.secrets}" denied the request`,
+      );
+      expect(denied.stderr).toContain(`Secret "${secret}" is invalid: data[${key}]: Invalid value`);
+      expect(denied.stderr).toContain(`it is the CA of ${named}`);
+      const stored = await cp.kubectl(["get", "secret", secret, "-n", ns, "-o", "json"]);
+      const storedKey = JSON.parse(stored.stdout).data[key];
+      expect(Buffer.from(storedKey, "base64").toString("utf8")).toBe(goodPem);
 
-    const allowed = await renewSecret(secret, key, renewed);
-    expect(allowed.stderr).not.toMatch(/denied|Warning/);
-    expect(allowed.code).toBe(0);
-    expect(allowed.stdout).toContain(`secret/${secret} configured`);
+      const allowed = await renewSecret(secret, key, renewed);
+      expect(allowed.stderr).not.toMatch(/denied|Warning/);
+      expect(allowed.code).toBe(0);
+      expect(allowed.stdout).toContain(`secret/${secret} configured`);
 
-    const deleted = await cp.kubectl(["delete", "secret", secret, "-n", ns]);
-    expect(deleted.stderr).toContain(`Warning: ${named} loses its CA`);
-    expect(deleted.stdout).toContain(`secret "${secret}" deleted`);
-  });
+      const deleted = await cp.kubectl(["delete", "secret", secret, "-n", ns]);
+      expect(deleted.stderr).toContain(`Warning: ${named} loses its CA`);
+      expect(deleted.stdout).toContain(`secret "${secret}" deleted`);
+    },
+  );
 
   it("the ca-trust-bundle ConfigMap of an opted-in namespace: truncated is denied, good allowed, delete warns", async () => {
     const key = "ca-bundle.crt";
