@@ -103,7 +103,8 @@ export class ReferenceIndex implements ReferenceIndexView {
     };
   }
 
-  private intern(text: string): string {
+  /** The one copy of an equal string (namespaces and keys repeat across objects). */
+  intern(text: string): string {
     const known = this.strings.get(text);
     if (known !== undefined) return known;
     if (this.strings.size < MAX_INTERNED) this.strings.set(text, text);

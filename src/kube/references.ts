@@ -277,24 +277,35 @@ export class ReferenceWatcher {
           version,
           plural: resource,
           ...query,
-        })) as { items?: Projected[]; metadata?: KubernetesListObject<Projected>["metadata"] };
+        })) as {
+          items?: Projected[];
+          metadata?: { resourceVersion?: string; continue?: string };
+        };
+        // A custom object list is plain JSON: its continue token is `continue`, where the
+        // typed lists the paging reads (V1ListMeta) call it `_continue`.
+        const metadata: KubernetesListObject<Projected>["metadata"] = {
+          ...(list.metadata?.resourceVersion
+            ? { resourceVersion: list.metadata.resourceVersion }
+            : {}),
+          ...(list.metadata?.continue ? { _continue: list.metadata.continue } : {}),
+        };
         return {
           apiVersion: `${group}/${version}`,
           kind: `${kind}List`,
-          ...list,
+          metadata,
           items: list.items ?? [],
         };
       },
       {},
       this.options.logger,
       (object) => ({
-        metadata: identity(object.metadata),
+        metadata: identity(object.metadata, this.index),
         references: referencesOf(object as unknown as KubeObject, gvk, settings),
       }),
     );
     const objectKey = (object: Projected) =>
       `${key} ${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
-    const update = (object: Projected) =>
+    const update = (object: Projected) => {
       this.index.set(
         objectKey(object),
         {
@@ -305,6 +316,9 @@ export class ReferenceWatcher {
         },
         object.references,
       );
+      // The index holds them now; the watch's own store keeps the identity only.
+      object.references = NONE;
+    };
     reflector.watch.on("add", update);
     reflector.watch.on("update", update);
     reflector.watch.on("delete", (object: Projected) => this.index.delete(objectKey(object)));
@@ -351,11 +365,13 @@ function keyOf(served: ServedResource): string {
   return `${served.resource}.${served.group}`;
 }
 
-/** Name, namespace and resourceVersion: what ListWatch needs of a stored object. */
-function identity(metadata: V1ObjectMeta | undefined): V1ObjectMeta {
+const NONE: readonly SecretReference[] = Object.freeze([]);
+
+/** Name, namespace (shared) and resourceVersion: what ListWatch needs of a stored object. */
+function identity(metadata: V1ObjectMeta | undefined, strings: ReferenceIndex): V1ObjectMeta {
   return {
     name: metadata?.name,
-    namespace: metadata?.namespace,
+    namespace: metadata?.namespace === undefined ? undefined : strings.intern(metadata.namespace),
     resourceVersion: metadata?.resourceVersion,
   } as V1ObjectMeta;
 }
