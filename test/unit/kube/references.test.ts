@@ -172,6 +172,19 @@ describe("ReferenceWatcher against a scripted API", () => {
     expect(w.index.sizes()).toEqual({ objects: 1, secrets: 1, references: 1 });
   });
 
+  it("reads a large list in pages of 500, following the custom list's continue token", async () => {
+    serveDataPlanes();
+    api.set(
+      DATAPLANES,
+      Array.from({ length: 1_200 }, (_, i) => dataPlane("acme", `dp-${i}`, `ca-${i % 3}`)),
+    );
+    const w = watcher();
+    await w.start();
+    const pages = api.matching("list", DATAPLANES).map((r) => r.query.get("continue"));
+    expect(pages).toEqual([null, "500", "1000"]);
+    expect(w.index.sizes()).toEqual({ objects: 1_200, secrets: 3, references: 1_200 });
+  });
+
   it("keeps names and keys only: a cross-namespace reference the engine denies is not indexed", async () => {
     serveDataPlanes();
     const cross = dataPlane("team", "dp", "agent-ca");
