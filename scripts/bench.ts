@@ -16,7 +16,7 @@
  *   npm run bench -- [--duration S] [--connections N] [--warmup S] [--slices N] [--json FILE]
  *                    [--only a,b,...] [--cpu-prof DIR] [--node-flags=FLAGS]
  *                    [--validation-n N] [--skip-scale]
- *   npm run bench -- --scale [--namespaces N] [--json FILE]
+ *   npm run bench -- --scale [--namespaces N] [--referencing N] [--json FILE]
  *   npm run bench -- --guard [--guard-n N] [--index-objects N] [--json FILE]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -169,6 +169,7 @@ async function main(): Promise<void> {
       overhead: { type: "boolean", default: false },
       "skip-scale": { type: "boolean", default: false },
       namespaces: { type: "string", default: "10000" },
+      referencing: { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -189,6 +190,7 @@ async function main(): Promise<void> {
     process.stdout.write("\nscale run (real kube-apiserver + etcd, informer-backed view):\n");
     const figures = await scaleRun({
       namespaces: positive("namespaces", values.namespaces),
+      referencing: positive("referencing", values.referencing),
       connections,
       log: (m) => process.stdout.write(`  ${m}\n`),
     });
@@ -699,6 +701,7 @@ function printScale(s: ScaleFigures): void {
       `  ${s.namespaces} namespaces + ${s.configmaps} CA ConfigMaps (${s.bundle_bytes} B bundle each), created in ${s.create_s} s (${s.create_per_s}/s)`,
       `  cache sync ${s.sync_s} s (${caches})`,
       `  webhook RSS after sync ${s.rss_after_sync_mb} MiB (live heap after GC ${s.heap_live_after_sync_mb} MiB); peak ${s.rss_peak_mb} MiB incl. ${s.load_s} s of (a)`,
+      `  reference index over ${s.referencing_objects} DataPlanes: synced in ${s.index_sync_s} s (${JSON.stringify(s.index_sizes)}); live heap ${s.heap_live_after_sync_mb} -> ${s.heap_live_with_index_mb} MiB (+${s.index_heap_mb} MiB), RSS ${s.rss_with_index_mb} MiB`,
       `  (a) from these caches: ${s.load_rps} req/s, p99 ${s.load_p99_ms} ms, ${s.load_errors} errors, answer ${s.load_answer}; scale run ${s.total_s} s`,
       "",
     ].join("\n"),
@@ -749,7 +752,8 @@ const HELP = `Usage: npm run bench -- [options]
   --skip-scale        leave out the scale run (it is left out with --only too)
   --scale             only the scale run
   --overhead          only the webhook's overhead on Pod creation through a real apiserver
-  --namespaces N      namespaces (each with a CA ConfigMap) in the scale run (default 10000)`;
+  --namespaces N      namespaces (each with a CA ConfigMap) in the scale run (default 10000)
+  --referencing N     DataPlanes referencing CA Secrets in the scale run (default 10000)`;
 
 main().catch((error: unknown) => {
   process.stderr.write(
