@@ -9,7 +9,7 @@
 import type { ReferenceIndexView, Referrer, SecretReference } from "../policy/references.js";
 
 /** Distinct strings shared; beyond this many, strings are kept as they come. */
-const MAX_INTERNED = 100_000;
+const MAX_INTERNED = 50_000;
 
 export class ReferenceIndex implements ReferenceIndexView {
   /** `namespace/name` of a Secret → object key → that object's references to it. */
@@ -40,6 +40,8 @@ export class ReferenceIndex implements ReferenceIndexView {
         reference: {
           ...reference,
           namespace: this.intern(reference.namespace),
+          // Many objects often reference one Secret (a shared CA): one copy of its name.
+          name: this.intern(reference.name),
           key: reference.key === undefined ? undefined : this.intern(reference.key),
         },
       }),
