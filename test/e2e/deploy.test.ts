@@ -111,6 +111,9 @@ describe("kustomize: deploy/ and its overlays", () => {
       [
         "ClusterRole",
         "ClusterRoleBinding",
+        // The reference index's list/watch grant (rbac-references.yaml, generated).
+        "ClusterRole",
+        "ClusterRoleBinding",
         "ConfigMap",
         "Deployment",
         "MutatingWebhookConfiguration",
@@ -129,7 +132,7 @@ describe("kustomize: deploy/ and its overlays", () => {
     const applied = await serverDryRun(rendered.stdout);
     expect(applied.stderr).toBe("");
     expect(applied.code).toBe(0);
-    expect(applied.stdout.match(/serverside-applied \(server dry run\)/g)).toHaveLength(15);
+    expect(applied.stdout.match(/serverside-applied \(server dry run\)/g)).toHaveLength(17);
   });
 
   it("the cert-manager overlay adds the CA chain and the cainjector annotation; the rest is accepted", async () => {
