@@ -8,13 +8,16 @@
  * both, then loads them in alternating slices (so that both see the same background load of a
  * shared machine) and reads each server's own peak RSS, event-loop delay and CPU time.
  * Before the scenarios: the in-process validation micro-benchmark of issue 4 (100-certificate
- * Secret) and the CPU cost of each in-process stage of a review. After them: the scale run
- * against a real kube-apiserver (scripts/bench/scale.ts; `--scale` runs it alone).
+ * Secret), the Secret guard's of issue 16 (an UPDATE of an unreferenced Secret, and the
+ * reference index's memory at 10,000 referencing objects; `--guard` runs them alone) and the
+ * CPU cost of each in-process stage of a review. After them: the scale run against a real
+ * kube-apiserver (scripts/bench/scale.ts; `--scale` runs it alone).
  *
  *   npm run bench -- [--duration S] [--connections N] [--warmup S] [--slices N] [--json FILE]
  *                    [--only a,b,...] [--cpu-prof DIR] [--node-flags=FLAGS]
  *                    [--validation-n N] [--skip-scale]
- *   npm run bench -- --scale [--namespaces N] [--json FILE]
+ *   npm run bench -- --scale [--namespaces N] [--referencing N] [--json FILE]
+ *   npm run bench -- --guard [--guard-n N] [--index-objects N] [--json FILE]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -33,6 +36,12 @@ import {
   podReview,
   servingCertificate,
 } from "./bench/fixtures.js";
+import {
+  type GuardFigures,
+  guardBenchmark,
+  type IndexMemoryFigures,
+  indexMemory,
+} from "./bench/guard.js";
 import {
   APISERVER_QUERY,
   closedLoop,
@@ -153,10 +162,14 @@ async function main(): Promise<void> {
       "cpu-prof": { type: "string" },
       "node-flags": { type: "string" },
       "validation-n": { type: "string", default: "5000" },
+      guard: { type: "boolean", default: false },
+      "guard-n": { type: "string", default: "20000" },
+      "index-objects": { type: "string", default: "10000" },
       scale: { type: "boolean", default: false },
       overhead: { type: "boolean", default: false },
       "skip-scale": { type: "boolean", default: false },
       namespaces: { type: "string", default: "10000" },
+      referencing: { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -177,6 +190,7 @@ async function main(): Promise<void> {
     process.stdout.write("\nscale run (real kube-apiserver + etcd, informer-backed view):\n");
     const figures = await scaleRun({
       namespaces: positive("namespaces", values.namespaces),
+      referencing: positive("referencing", values.referencing),
       connections,
       log: (m) => process.stdout.write(`  ${m}\n`),
     });
@@ -205,12 +219,36 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   const bundles = await benchBundles();
+
+  const runGuard = async (): Promise<{ guard: GuardFigures; index: IndexMemoryFigures }> => {
+    const n = positive("guard-n", values["guard-n"]);
+    const objects = positive("index-objects", values["index-objects"]);
+    process.stdout.write(`Secret guard micro-benchmark: ${n} decisions ...\n`);
+    const guard = await guardBenchmark(n, bundles);
+    process.stdout.write(
+      `  UPDATE of an unreferenced Secret (${guard.body_bytes} B review, ${guard.index_objects} objects indexed): decide p50 ${guard.decide_p50_ms} ms, p99 ${guard.decide_p99_ms} ms, max ${guard.decide_max_ms} ms; decode + decide + envelope p50 ${guard.in_process_p50_ms} ms, p99 ${guard.in_process_p99_ms} ms; ${guard.decision}\n`,
+    );
+    process.stdout.write(`reference index memory at ${objects} referencing objects ...\n`);
+    const index = await indexMemory(objects);
+    process.stdout.write(
+      `  ${index.objects} DataPlanes (${index.object_bytes} B each as listed) synced in ${index.sync_s} s; heap after GC ${index.heap_before_mb} -> ${index.heap_after_mb} MiB (+${index.heap_delta_mb} MiB, ${index.heap_bytes_per_object} B per object); RSS ${index.rss_before_mb} -> ${index.rss_after_mb} MiB; index ${JSON.stringify(index.index)}\n`,
+    );
+    return { guard, index };
+  };
+  if (values.guard) {
+    const figures = await runGuard();
+    const targets = guardTargets(figures.guard, figures.index);
+    printTargets(targets);
+    if (values.json) writeJson(values.json, { machine, ...figures, targets });
+    return;
+  }
   const tls = await servingCertificate();
 
   const validationN = positive("validation-n", values["validation-n"]);
   process.stdout.write(`validation micro-benchmark: ${validationN} decisions ...\n`);
   const validation = await validationBenchmark(validationN, bundles);
   printValidation(validation);
+  const guarded = await runGuard();
 
   if (values["cpu-prof"] !== undefined) mkdirSync(values["cpu-prof"], { recursive: true });
   const stages = await measureStages(bundles);
@@ -255,7 +293,10 @@ async function main(): Promise<void> {
   printTable(chosen, scenarios, baseline, ratios, costRatios);
   for (const file of profiles) process.stdout.write(`\n${summarizeProfile(file, 25)}\n`);
   const scale = values["skip-scale"] || only !== undefined ? undefined : await runScale();
-  const targets = evaluateTargets(scenarios, baseline, ratios, validation, scale);
+  const targets = [
+    ...evaluateTargets(scenarios, baseline, ratios, validation, scale),
+    ...guardTargets(guarded.guard, guarded.index),
+  ];
   printTargets(targets);
   const totalS = (performance.now() - started) / 1000;
   const loadEnd = loadavg().map((l) => round(l, 2));
@@ -277,6 +318,8 @@ async function main(): Promise<void> {
       ratios,
       cpu_cost_ratios: costRatios,
       validation_100_certs: validation,
+      guard: guarded.guard,
+      reference_index_memory: guarded.index,
       stage_costs_us: stages,
       ...(scale !== undefined ? { scale } : {}),
       targets,
@@ -550,6 +593,22 @@ function evaluateTargets(
   return out;
 }
 
+/** Issue 16's targets: the unreferenced-Secret decision and the index's memory. */
+function guardTargets(guard: GuardFigures, index: IndexMemoryFigures): TargetCheck[] {
+  return [
+    {
+      what: "guard, UPDATE of an unreferenced Secret: p99 < 0.2 ms",
+      value: `${guard.decide_p99_ms} ms (with decode and envelope ${guard.in_process_p99_ms} ms)`,
+      met: guard.decide_p99_ms < 0.2,
+    },
+    {
+      what: `reference index at ${index.objects} objects: <= 30 MiB of heap`,
+      value: `+${index.heap_delta_mb} MiB heap, RSS ${index.rss_before_mb} -> ${index.rss_after_mb} MiB`,
+      met: index.heap_delta_mb <= 30,
+    },
+  ];
+}
+
 const COLUMNS = [
   "scenario",
   "server",
@@ -642,6 +701,7 @@ function printScale(s: ScaleFigures): void {
       `  ${s.namespaces} namespaces + ${s.configmaps} CA ConfigMaps (${s.bundle_bytes} B bundle each), created in ${s.create_s} s (${s.create_per_s}/s)`,
       `  cache sync ${s.sync_s} s (${caches})`,
       `  webhook RSS after sync ${s.rss_after_sync_mb} MiB (live heap after GC ${s.heap_live_after_sync_mb} MiB); peak ${s.rss_peak_mb} MiB incl. ${s.load_s} s of (a)`,
+      `  reference index over ${s.referencing_objects} DataPlanes: synced in ${s.index_sync_s} s (${JSON.stringify(s.index_sizes)}); live heap ${s.heap_live_after_sync_mb} -> ${s.heap_live_with_index_mb} MiB (+${s.index_heap_mb} MiB), RSS ${s.rss_with_index_mb} MiB`,
       `  (a) from these caches: ${s.load_rps} req/s, p99 ${s.load_p99_ms} ms, ${s.load_errors} errors, answer ${s.load_answer}; scale run ${s.total_s} s`,
       "",
     ].join("\n"),
@@ -684,12 +744,16 @@ const HELP = `Usage: npm run bench -- [options]
   --cpu-prof DIR      CPU-profile each server's measured window (as node --cpu-prof does) into
                       DIR/<scenario>-<server>.cpuprofile and print a summary; use with --only
   --validation-n N    decisions in the validation micro-benchmark (default 5000)
+  --guard             only the Secret guard's micro-benchmark and the reference index's memory
+  --guard-n N         decisions in the guard micro-benchmark (default 20000)
+  --index-objects N   referencing objects in the index memory measurement (default 10000)
   --node-flags=FLAGS  Node flags for both server children, e.g. --node-flags=--trace-gc
   --json FILE         also write the figures as JSON
   --skip-scale        leave out the scale run (it is left out with --only too)
   --scale             only the scale run
   --overhead          only the webhook's overhead on Pod creation through a real apiserver
-  --namespaces N      namespaces (each with a CA ConfigMap) in the scale run (default 10000)`;
+  --namespaces N      namespaces (each with a CA ConfigMap) in the scale run (default 10000)
+  --referencing N     DataPlanes referencing CA Secrets in the scale run (default 10000)`;
 
 main().catch((error: unknown) => {
   process.stderr.write(

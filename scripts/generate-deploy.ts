@@ -2,10 +2,11 @@
  * Writes every generated file under deploy/ from the one derivation of the registration
  * (src/manifests.ts) and the one rule schema (src/policy/rule-schema.ts):
  *
- * - deploy/base/webhooks.yaml, deploy/base/admission-policy.yaml and
- *   deploy/overlays/self-managed/admission-policy.yaml: `ca-trust-webhook manifests` output;
- * - the Helm chart's templates/webhooks.yaml, templates/admission-policy.yaml and
- *   templates/self-managed-policy.yaml: the same objects with the release's names, namespace,
+ * - deploy/base/webhooks.yaml, deploy/base/admission-policy.yaml, deploy/base/rbac-references.yaml
+ *   and deploy/overlays/self-managed/admission-policy.yaml: `ca-trust-webhook manifests` output;
+ * - the Helm chart's templates/webhooks.yaml, templates/admission-policy.yaml,
+ *   templates/rbac-references.yaml and templates/self-managed-policy.yaml: the same objects
+ *   with the release's names, namespace,
  *   certificate settings and failurePolicy as template values, and the rule-derived parts
  *   (webhook rules, labelled-Secret condition, policy rules and validations) placed from the
  *   registration data, never derived in Go templates;
@@ -22,6 +23,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Document } from "yaml";
+import { DEFAULT_INJECTION_SETTINGS } from "../src/inject/settings.js";
 import {
   ALLOWED_NAMESPACES_PLACEHOLDER,
   deriveRegistration,
@@ -31,6 +33,7 @@ import {
   RegistrationSchema,
   renderManifests,
   renderManifestsYaml,
+  WEBHOOK_NAMES,
 } from "../src/manifests.js";
 import { RULES_INPUT_SCHEMA } from "../src/policy/rule-schema.js";
 
@@ -45,6 +48,7 @@ const RELEASE = {
   fullname: "{{ $fullname }}",
   failurePolicy: "{{ .Values.failurePolicy }}",
   certificateSecret: "{{ .Values.certificate.selfManaged.secretName }}",
+  caConfigMap: "{{ .Values.injection.configMap }}",
 } as const;
 
 const DO_NOT_EDIT =
@@ -57,6 +61,7 @@ export function generatedFiles(): Map<string, string> {
   return new Map([
     ["deploy/base/webhooks.yaml", renderManifestsYaml(NO_CONFIG, { only: "webhooks" })],
     ["deploy/base/admission-policy.yaml", renderManifestsYaml(NO_CONFIG, { only: "vap" })],
+    ["deploy/base/rbac-references.yaml", renderManifestsYaml(NO_CONFIG, { only: "rbac" })],
     [
       "deploy/overlays/self-managed/admission-policy.yaml",
       renderManifestsYaml(NO_CONFIG, { only: "self-managed" }),
@@ -65,6 +70,7 @@ export function generatedFiles(): Map<string, string> {
     [`${CHART}/templates/_registration.tpl`, REGISTRATION_HELPERS],
     [`${CHART}/templates/webhooks.yaml`, webhooksTemplate()],
     [`${CHART}/templates/admission-policy.yaml`, admissionPolicyTemplate()],
+    [`${CHART}/templates/rbac-references.yaml`, referencesRoleTemplate()],
     [`${CHART}/templates/self-managed-policy.yaml`, selfManagedTemplate()],
   ]);
 }
@@ -233,40 +239,74 @@ const FULLNAME = '$fullname := include "ca-trust-webhook.fullname" .';
 const REGISTRATION = '$registration := include "ca-trust-webhook.registration" . | fromYaml';
 
 function webhooksTemplate(): string {
-  const objects = renderManifests(NO_CONFIG, {
-    only: "webhooks",
-    namespace: RELEASE.namespace,
-    failurePolicy: RELEASE.failurePolicy as "Fail",
-  });
+  const objects = renderManifests(
+    {
+      ...NO_CONFIG,
+      injection: {
+        customCa: {
+          ...DEFAULT_INJECTION_SETTINGS.customCa,
+          configMapName: RELEASE.caConfigMap,
+        },
+      },
+    },
+    {
+      only: "webhooks",
+      namespace: RELEASE.namespace,
+      failurePolicy: RELEASE.failurePolicy as "Fail",
+    },
+  );
   const builtin = deriveRegistration([]);
   for (const object of objects) {
     object.metadata = marker("metadata");
     for (const webhook of object.webhooks as Record<string, unknown>[]) {
       const client = webhook.clientConfig as { service: { path: string } };
       webhook.clientConfig = marker(`client_${client.service.path.slice(1)}`);
-      if (webhook.name === "references.ca-trust.dev") {
+      if (webhook.name === WEBHOOK_NAMES.references) {
         same(webhook.rules, builtin.webhookRules, "webhook rules");
         webhook.rules = marker("webhookRules");
       }
-      if (webhook.matchConditions !== undefined) {
+      if (webhook.name === WEBHOOK_NAMES.labelledSecrets) {
         same(webhook.matchConditions, builtin.labelledSecretConditions, "matchConditions");
         webhook.matchConditions = marker("labelledSecretConditions");
       }
     }
   }
   const webhooks = objects[0]?.webhooks as unknown[];
-  // The built-in rules have both kinds of rule, so both validating webhooks always exist.
-  if (webhooks.length !== 2) throw new Error("the built-in rules no longer make two webhooks");
+  // The built-in rules have both kinds of rule, so both validating webhooks always exist,
+  // and the guard's two follow them.
+  if (webhooks.length !== 4) throw new Error("the built-in rules no longer make four webhooks");
   return fillMarkers(
     failureComments(template([FULLNAME, REGISTRATION], objects, { selfManaged: false })),
     {
       metadata: METADATA("", true),
       client_validate: CLIENT_CONFIG("/validate"),
       client_mutate: CLIENT_CONFIG("/mutate"),
+      client_guard: CLIENT_CONFIG("/guard"),
       webhookRules: DATA("toYaml $registration.webhookRules"),
       labelledSecretConditions: DATA("toYaml $registration.labelledSecretConditions"),
     },
   );
+}
+
+/** The reference index's ClusterRole: the registration's watchRules, bound to the release's SA. */
+function referencesRoleTemplate(): string {
+  const objects = renderManifests(NO_CONFIG, {
+    only: "rbac",
+    namespace: RELEASE.namespace,
+    serviceAccount: RELEASE.fullname,
+  });
+  const builtin = deriveRegistration([]);
+  if (objects.length !== 2) throw new Error("the reference index no longer has a ClusterRole");
+  const [role, binding] = objects as [Manifest, Manifest];
+  role.metadata = marker("metadata");
+  same(role.rules, builtin.watchRules, "watchRules");
+  role.rules = marker("watchRules");
+  binding.metadata = marker("metadata");
+  (binding.roleRef as { name: string }).name = `${RELEASE.fullname}-references`;
+  return fillMarkers(template([FULLNAME, REGISTRATION], objects, { selfManaged: false }), {
+    metadata: METADATA("-references", false),
+    watchRules: DATA("toYaml $registration.watchRules"),
+  });
 }
 
 function admissionPolicyTemplate(): string {

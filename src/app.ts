@@ -15,8 +15,9 @@ import {
   type ServingSettings,
 } from "./config.js";
 import type { ClusterView } from "./core/view.js";
-import { buildDecisions, delayedView, unavailableView } from "./decisions.js";
+import { buildDecisions, delayedView, policySettings, unavailableView } from "./decisions.js";
 import { KubeClusterView, loadKubeConfig } from "./kube/cluster.js";
+import { ReferenceWatcher } from "./kube/references.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { type Check, Readiness } from "./observability/readiness.js";
@@ -69,6 +70,14 @@ export async function createApp(config: ServeConfig, options: AppOptions): Promi
     .add("shutdown", () => (shuttingDown ? { ok: false, reason: "shutting down" } : { ok: true }));
   const cluster = buildClusterView(decision, serving, kubeConfig, { logger, metrics });
   readiness.add("cluster", cluster.health);
+  const references =
+    kubeConfig === undefined
+      ? undefined
+      : new ReferenceWatcher(kubeConfig, { settings: policySettings(decision), logger });
+  if (references !== undefined) {
+    readiness.add("references", () => references.health());
+    metrics.referenceIndexState.sizes = () => references.index.sizes();
+  }
   const webhook = buildServer(
     {
       https: certificates.source.secureContextOptions(),
@@ -82,7 +91,12 @@ export async function createApp(config: ServeConfig, options: AppOptions): Promi
     {
       logger,
       metrics,
-      ...buildDecisions(decision, cluster.view, { deadlineMarginMs: serving.deadlineMarginMs }),
+      ...buildDecisions(decision, cluster.view, {
+        deadlineMarginMs: serving.deadlineMarginMs,
+        ...(references === undefined ? {} : { references: references.index }),
+        onGuarded: (resource, operation, verdict) =>
+          metrics.guardedWrites.inc({ resource, operation, verdict }),
+      }),
     },
   );
   const health = buildHealthServer({ metrics, readiness });
@@ -104,6 +118,7 @@ export async function createApp(config: ServeConfig, options: AppOptions): Promi
       certificates.source.attach(webhook.server as unknown as HttpsServer);
       // Not awaited: the webhook serves (not ready) while the caches sync or the API is away.
       void cluster.start();
+      void references?.start();
       // Self-managed: first sync now (create or adopt the Secret, serve it, write the caBundle),
       // then every --certificate-sync-interval. Failures are logged and retried; /readyz says why.
       await certificates.selfManaged?.start();
@@ -140,7 +155,7 @@ export async function createApp(config: ServeConfig, options: AppOptions): Promi
         const closed = (async () => {
           await webhook.close();
           certificates.source.stop();
-          await cluster.stop();
+          await Promise.all([cluster.stop(), references?.stop()]);
           await health.close();
           clearTimeout(timer);
           logger.info("stopped");

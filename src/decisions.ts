@@ -3,6 +3,8 @@ import type { Decide } from "./core/types.js";
 import type { Access, ClusterView, Lookup } from "./core/view.js";
 import { decideInjection, type InjectionPolicy } from "./inject/decision.js";
 import { decideValidation, type PolicySettings } from "./policy/engine.js";
+import { decideGuard, type GuardSettings, type GuardVerdict } from "./policy/guard.js";
+import { NO_REFERENCES, type ReferenceIndexView } from "./policy/references.js";
 import { BUILTIN_RULES } from "./policy/rules.js";
 
 /** How the deciders are bound besides their settings and view. */
@@ -11,6 +13,10 @@ export interface DecisionOptions {
   readonly clock?: () => Date;
   /** Answer this long before a request's deadline (`--deadline-margin`); default 1 s. */
   readonly deadlineMarginMs?: number;
+  /** Who references which Secret, for the guard (kube/references.ts); default: nobody. */
+  readonly references?: ReferenceIndexView;
+  /** Told how each guarded write was decided (the guarded-writes metric). */
+  readonly onGuarded?: (resource: string, operation: string, verdict: GuardVerdict) => void;
 }
 
 /**
@@ -21,7 +27,7 @@ export function buildDecisions(
   settings: DecisionSettings,
   view: ClusterView,
   options: DecisionOptions = {},
-): { validate: Decide; mutate: Decide } {
+): { validate: Decide; mutate: Decide; guard: Decide } {
   const clock = options.clock ?? (() => new Date());
   const policy = policySettings(settings);
   const injection: InjectionPolicy = {
@@ -30,11 +36,47 @@ export function buildDecisions(
     expiringWithinDays: settings.expiringWithinDays,
   };
   const margin = options.deadlineMarginMs ?? 1_000;
+  const guard = guardSettings(settings);
+  const references = options.references ?? NO_REFERENCES;
+  const onGuarded = options.onGuarded;
   return {
     validate: (request, context) =>
       decideValidation(request, policy, withDeadline(view, context.deadline, margin), clock()),
     mutate: (request, context) =>
       decideInjection(request, injection, withDeadline(view, context.deadline, margin), clock()),
+    // From memory only (the index, the request, the watched flag and Namespace caches): no
+    // lookup, so no deadline to race.
+    guard: async (request) => {
+      const outcome = decideGuard(request, guard, references, view, clock());
+      // Bounded labels: a forged review must not mint new time series.
+      const resource =
+        request.kind.group !== ""
+          ? "other"
+          : request.kind.kind === "Secret"
+            ? "secrets"
+            : request.kind.kind === "ConfigMap"
+              ? "configmaps"
+              : "other";
+      onGuarded?.(resource, request.operation, outcome.verdict);
+      return outcome.decision;
+    },
+  };
+}
+
+/** The Secret guard's settings: the PEM findings' window and the injection CA ConfigMap. */
+export function guardSettings(settings: DecisionSettings): GuardSettings {
+  const { injection } = settings;
+  return {
+    policy: { expiringWithinDays: settings.expiringWithinDays },
+    // With ClusterTrustBundles as the source, no ConfigMap is injected, so none is guarded.
+    caConfigMap:
+      injection.caSource?.kind === "clustertrustbundle"
+        ? undefined
+        : {
+            name: injection.customCa.configMapName,
+            key: injection.customCa.configMapKey,
+            onFailure: settings.injectionOnFailure,
+          },
   };
 }
 

@@ -2,7 +2,12 @@ import { createHash } from "node:crypto";
 import Type, { type Static } from "typebox";
 import { Document, isMap, isScalar, isSeq, type YAMLMap } from "yaml";
 import type { DecisionSettings } from "./config.js";
-import { INJECT_LABEL, INJECT_LABEL_VALUES } from "./inject/settings.js";
+import {
+  DEFAULT_INJECTION_SETTINGS,
+  INJECT_LABEL,
+  INJECT_LABEL_VALUES,
+  type InjectionSettings,
+} from "./inject/settings.js";
 import {
   BUILTIN_RULES,
   type LabelledSecretRule,
@@ -41,16 +46,38 @@ export const SYSTEM_NAMESPACES: readonly string[] = ["kube-system", "kube-node-l
 export const WEBHOOK_NAMES = {
   references: "references.ca-trust.dev",
   labelledSecrets: "secrets.ca-trust.dev",
+  referencedSecrets: "referenced-secrets.ca-trust.dev",
+  caConfigMaps: "ca-configmaps.ca-trust.dev",
   namespaceOptIn: "namespace.inject.ca-trust.dev",
   podOptIn: "pod.inject.ca-trust.dev",
 } as const;
 
+/** The ClusterRole (and binding) that lets the server list and watch the rule table's kinds. */
+export const REFERENCES_ROLE_NAME = "ca-trust-webhook-references";
+
 /**
- * Which objects to render: the webhook configurations, the cross-namespace policy, both
+ * Secret types that never hold a CA bundle: their writes are not sent to the guard (a CEL
+ * `matchConditions`), so token creation, Helm releases and image pull Secrets never wait on
+ * this server.
+ */
+export const UNGUARDED_SECRET_TYPES: readonly string[] = [
+  "kubernetes.io/service-account-token",
+  "bootstrap.kubernetes.io/token",
+  "kubernetes.io/dockercfg",
+  "kubernetes.io/dockerconfigjson",
+  "helm.sh/release.v1",
+];
+
+/** The guard's timeout: it answers from memory, so this bounds only a stuck connection. */
+export const GUARD_TIMEOUT_SECONDS = 2;
+
+/**
+ * Which objects to render: the webhook configurations, the cross-namespace policy, the
+ * ClusterRole that lets the server list and watch the rule table's kinds (`rbac`), all three
  * (`all`), or the policy that limits our own ServiceAccount in the self-managed certificate
  * mode (`self-managed`: only installs where the server writes its caBundle and Secret).
  */
-export type ManifestSelection = "webhooks" | "vap" | "all" | "self-managed";
+export type ManifestSelection = "webhooks" | "vap" | "rbac" | "all" | "self-managed";
 
 /** Where and how the apiserver calls us; see `DEFAULT_MANIFEST_OPTIONS`. */
 export interface ManifestOptions {
@@ -84,19 +111,26 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = Object.freeze({
   webhookConfiguration: WEBHOOK_NAME,
 });
 
-/** What of the configuration the registration depends on. */
-export type ManifestConfig = Pick<DecisionSettings, "rules" | "allowedSecretNamespaces">;
+/**
+ * What of the configuration the registration depends on; the CA ConfigMap's name (for the
+ * guard) defaults to injection's default.
+ */
+export type ManifestConfig = Pick<DecisionSettings, "rules" | "allowedSecretNamespaces"> & {
+  readonly injection?: Pick<InjectionSettings, "customCa">;
+};
 
 /** A Kubernetes object as a plain value. */
 export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string };
 
 const ADMISSION_API = "admissionregistration.k8s.io/v1";
+const RBAC_API = "rbac.authorization.k8s.io/v1";
 const LABELS = { "app.kubernetes.io/name": WEBHOOK_NAME };
 
 /**
  * The objects, in apply order: ValidatingWebhookConfiguration, MutatingWebhookConfiguration
- * (`only: webhooks`), ValidatingAdmissionPolicy and its binding (`only: vap`). The built-in
- * rules come first, then `config.rules`, as the server applies them (decisions.ts).
+ * (`only: webhooks`), ValidatingAdmissionPolicy and its binding (`only: vap`), the
+ * reference index's ClusterRole and binding (`only: rbac`). The built-in rules come first,
+ * then `config.rules`, as the server applies them (decisions.ts).
  */
 export function renderManifests(
   config: ManifestConfig,
@@ -105,11 +139,15 @@ export function renderManifests(
   const o: ManifestOptions = { ...DEFAULT_MANIFEST_OPTIONS, ...options };
   if (o.only === "self-managed") return selfManagedPolicy(o);
   const registration = deriveRegistration(config.rules);
+  const caConfigMap = (config.injection ?? DEFAULT_INJECTION_SETTINGS).customCa.configMapName;
   const out: Manifest[] = [];
-  if (o.only !== "vap") out.push(validatingWebhooks(registration, o), mutatingWebhooks(o));
-  if (o.only !== "webhooks") {
+  if (o.only === "webhooks" || o.only === "all") {
+    out.push(validatingWebhooks(registration, caConfigMap, o), mutatingWebhooks(o));
+  }
+  if (o.only === "vap" || o.only === "all") {
     out.push(...admissionPolicy(registration, config.allowedSecretNamespaces));
   }
+  if (o.only === "rbac" || o.only === "all") out.push(...referencesRole(registration, o));
   return out;
 }
 
@@ -127,6 +165,17 @@ const RuleWithOperationsSchema = Type.Object(
   { additionalProperties: false },
 );
 export type RuleWithOperations = Static<typeof RuleWithOperationsSchema>;
+
+/** An RBAC rule (rbac.authorization.k8s.io/v1 PolicyRule) without resourceNames. */
+const PolicyRuleSchema = Type.Object(
+  {
+    apiGroups: Type.Array(Type.String()),
+    resources: Type.Array(Type.String()),
+    verbs: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type PolicyRule = Static<typeof PolicyRuleSchema>;
 
 /** A ValidatingAdmissionPolicy validation, as `deriveRegistration` leaves it. */
 const PolicyValidationSchema = Type.Object(
@@ -174,6 +223,8 @@ export const RegistrationSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** list/watch of every resource of the reference rules: the Secret guard's index. */
+    watchRules: Type.Array(PolicyRuleSchema),
   },
   {
     additionalProperties: false,
@@ -217,7 +268,29 @@ export function deriveRegistration(rules: readonly Rule[]): Registration {
         ),
       ),
     },
+    watchRules: watchRules(reference),
   };
+}
+
+/**
+ * list and watch of every resource of the reference rules, one RBAC rule per API group
+ * (resources in name order): exactly what the reference index watches (kube/references.ts),
+ * and nothing else. Never Secrets: the guard is told of Secret writes by the apiserver.
+ */
+export function watchRules(rules: readonly ReferenceRule[]): PolicyRule[] {
+  const byGroup = new Map<string, Set<string>>();
+  for (const rule of rules) {
+    for (const group of rule.apiGroups) {
+      const resources = byGroup.get(group) ?? new Set<string>();
+      for (const resource of Object.values(rule.kinds)) resources.add(resource);
+      byGroup.set(group, resources);
+    }
+  }
+  return [...byGroup].map(([group, resources]) => ({
+    apiGroups: [group],
+    resources: [...resources].sort(),
+    verbs: ["list", "watch"],
+  }));
 }
 
 /**
@@ -310,7 +383,10 @@ export function resourceRules(rules: readonly ReferenceRule[]): RuleWithOperatio
   return out;
 }
 
-function clientConfig(o: ManifestOptions, path: "/validate" | "/mutate"): Record<string, unknown> {
+function clientConfig(
+  o: ManifestOptions,
+  path: "/validate" | "/mutate" | "/guard",
+): Record<string, unknown> {
   const caBundle =
     o.caBundle === undefined || o.caBundle === ""
       ? {}
@@ -339,7 +415,11 @@ function common(o: ManifestOptions): Record<string, unknown> {
   };
 }
 
-function validatingWebhooks(registration: Registration, o: ManifestOptions): Manifest {
+function validatingWebhooks(
+  registration: Registration,
+  caConfigMap: string,
+  o: ManifestOptions,
+): Manifest {
   const namespaceSelector = { matchExpressions: [excludedNamespaces(o)] };
   const webhooks: Record<string, unknown>[] = [];
   if (registration.webhookRules.length > 0) {
@@ -371,12 +451,94 @@ function validatingWebhooks(registration: Registration, o: ManifestOptions): Man
       ...common(o),
     });
   }
+  webhooks.push(...guardWebhooks(caConfigMap, o));
   return {
     apiVersion: ADMISSION_API,
     kind: "ValidatingWebhookConfiguration",
     metadata: { name: WEBHOOK_NAME, labels: LABELS },
     webhooks,
   };
+}
+
+/**
+ * The Secret guard (POST /guard): UPDATE and DELETE of Secrets that may hold a CA bundle (the
+ * server answers from its reference index whether anything reads them), and of the injection
+ * CA ConfigMap in opted-in namespaces. Always failurePolicy Ignore with a short timeout
+ * (`FAIL_COMMENT.guard` says why), whatever `failurePolicy` the other webhooks have.
+ */
+function guardWebhooks(caConfigMap: string, o: ManifestOptions): Record<string, unknown>[] {
+  const guard = {
+    failurePolicy: "Ignore",
+    matchPolicy: "Equivalent",
+    sideEffects: "None",
+    timeoutSeconds: GUARD_TIMEOUT_SECONDS,
+    admissionReviewVersions: ["v1"],
+  };
+  const writes = (resource: string) => [
+    {
+      apiGroups: [""],
+      apiVersions: ["v1"],
+      operations: ["UPDATE", "DELETE"],
+      resources: [resource],
+      scope: "Namespaced",
+    },
+  ];
+  return [
+    {
+      name: WEBHOOK_NAMES.referencedSecrets,
+      clientConfig: clientConfig(o, "/guard"),
+      rules: writes("secrets"),
+      // `object` is null for a DELETE: the stored Secret is `oldObject`.
+      matchConditions: [
+        {
+          name: "may-hold-a-ca-bundle",
+          expression: `!((request.operation == 'DELETE' ? oldObject : object).?type.orValue('Opaque') in [${UNGUARDED_SECRET_TYPES.map(cel).join(", ")}])`,
+        },
+      ],
+      namespaceSelector: { matchExpressions: [excludedNamespaces(o)] },
+      ...guard,
+    },
+    {
+      name: WEBHOOK_NAMES.caConfigMaps,
+      clientConfig: clientConfig(o, "/guard"),
+      rules: writes("configmaps"),
+      matchConditions: [
+        { name: "injection-ca-configmap", expression: `request.name == ${cel(caConfigMap)}` },
+      ],
+      namespaceSelector: {
+        matchLabels: { [INJECT_LABEL]: INJECT_LABEL_VALUES.namespaceEnabled },
+        matchExpressions: [excludedNamespaces(o)],
+      },
+      ...guard,
+    },
+  ];
+}
+
+/**
+ * The ClusterRole that lets the server list and watch the rule table's kinds (the reference
+ * index), bound to our ServiceAccount: `watchRules` of the registration, nothing else.
+ */
+function referencesRole(registration: Registration, o: ManifestOptions): Manifest[] {
+  const metadata = { name: REFERENCES_ROLE_NAME, labels: LABELS };
+  return [
+    {
+      apiVersion: RBAC_API,
+      kind: "ClusterRole",
+      metadata,
+      rules: registration.watchRules,
+    },
+    {
+      apiVersion: RBAC_API,
+      kind: "ClusterRoleBinding",
+      metadata,
+      roleRef: {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "ClusterRole",
+        name: REFERENCES_ROLE_NAME,
+      },
+      subjects: [{ kind: "ServiceAccount", name: o.serviceAccount, namespace: o.namespace }],
+    },
+  ];
 }
 
 /** CEL: the Secret carries one of the labelled-Secret rules' label=value. */
@@ -739,6 +901,13 @@ export const FAIL_COMMENT = {
     "server is unreachable, requests are admitted unchecked (the ValidatingAdmissionPolicy still",
     "enforces the namespace rule) and opted-in Pods start without the CA.",
   ],
+  guard: [
+    "failurePolicy Ignore and a 2 s timeout, always: Secret and ConfigMap writes must never depend",
+    "on this server's availability (certificate renewals, trust-manager, Helm releases and",
+    "namespace deletion write them). The answer comes from memory in microseconds, so the",
+    "timeout only bounds a stuck connection; while the server is unreachable a broken CA Secret",
+    "or CA ConfigMap is admitted, and `ca-trust-webhook scan` finds it.",
+  ],
 };
 
 /**
@@ -782,14 +951,23 @@ export function manifestsYaml(
       if (isSeq(webhooks)) {
         for (const webhook of webhooks.items) {
           if (!isMap(webhook)) continue;
+          const name = webhook.get("name");
           const lines =
-            o.failurePolicy === "Ignore"
-              ? FAIL_COMMENT.ignore
-              : object.kind === "MutatingWebhookConfiguration"
-                ? FAIL_COMMENT.mutate
-                : FAIL_COMMENT.validate;
+            name === WEBHOOK_NAMES.referencedSecrets || name === WEBHOOK_NAMES.caConfigMaps
+              ? FAIL_COMMENT.guard
+              : o.failurePolicy === "Ignore"
+                ? FAIL_COMMENT.ignore
+                : object.kind === "MutatingWebhookConfiguration"
+                  ? FAIL_COMMENT.mutate
+                  : FAIL_COMMENT.validate;
           commentKey(webhook, "failurePolicy", lines);
         }
+      }
+      if (object.kind === "ClusterRole") {
+        commentKey(doc.contents as YAMLMap, "rules", [
+          "list and watch of the rule table's kinds only, never Secrets: the server keeps, per",
+          "object, the names and keys its CA references point at (the Secret guard's index).",
+        ]);
       }
       if (object.kind === "ValidatingAdmissionPolicy" && o.selfManaged) {
         const spec = doc.get("spec", true) as YAMLMap;

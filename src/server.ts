@@ -62,13 +62,15 @@ export interface ServerDeps {
   metrics: Metrics;
   validate: Decide;
   mutate: Decide;
+  /** The Secret guard (POST /guard); absent: nothing is referenced, every write is allowed. */
+  guard?: Decide;
 }
 
 /** Each request's share of the memory budget, from its headers to its answer. */
 type WithTicket = FastifyRequest & { ctwTicket: Ticket | null };
 
 /**
- * The webhook's Fastify instance: POST /validate and /mutate, hardened against hostile input
+ * The webhook's Fastify instance: POST /validate, /mutate and /guard, hardened against hostile input
  * (body limit → 413, wrong content type → 415, not JSON or too deep or too many values → 400,
  * or an AdmissionReview denial when the uid can be read; bad review → 400 naming the field;
  * memory budget full → 429). It never listens itself: `main.ts` does, tests use `inject()`.
@@ -284,6 +286,7 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   fastify.register(admissionRoutes, {
     validate: deps.validate,
     mutate: deps.mutate,
+    guard: deps.guard ?? (async () => ({ kind: "allow", warnings: [] })),
     logger: deps.logger,
     metrics: deps.metrics,
     logLimiter,

@@ -6,7 +6,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { BenchBundles } from "./fixtures.js";
-import type { ChildMessage, ParentMessage, ProbeReport } from "./probe.js";
+import type { ChildMessage, IndexFigures, ParentMessage, ProbeReport } from "./probe.js";
 
 /** Which server a child runs. */
 export type ServerKind = "webhook" | "baseline";
@@ -38,6 +38,8 @@ export interface ServerChild {
   readonly rssAfterSyncMb: number | undefined;
   /** Heap in use after a full GC following the sync (scale run with --expose-gc), MiB. */
   readonly heapLiveMb: number | undefined;
+  /** The reference index, started after the view (scale run with --expose-gc). */
+  readonly index: IndexFigures | undefined;
   /** Starts a new measurement window in the child (empty until `resume`). */
   reset(): Promise<void>;
   /** Starts a measured slice. */
@@ -119,6 +121,7 @@ export async function startChild(kind: ServerKind, options: ChildOptions): Promi
     cacheSizes: ready.cacheSizes,
     rssAfterSyncMb: ready.rssAfterSyncMb,
     heapLiveMb: ready.heapLiveMb,
+    index: ready.index,
     async reset() {
       const done = next("reset-done");
       post({ type: "reset" });

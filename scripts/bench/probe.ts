@@ -57,6 +57,15 @@ export interface ProbeReport {
   cpuMs: number;
 }
 
+/** The reference index in the scale run's server: its sync and what it added. */
+export interface IndexFigures {
+  syncMs: number;
+  sizes: Record<string, number>;
+  /** Heap in use after a full GC once the index has synced, and RSS then, MiB. */
+  heapLiveMb: number;
+  rssMb: number;
+}
+
 /** The messages a bench server child sends. */
 export type ChildMessage =
   | {
@@ -68,6 +77,8 @@ export type ChildMessage =
       rssAfterSyncMb?: number;
       /** Scale run with --expose-gc: heap in use after a full GC that followed the sync. */
       heapLiveMb?: number;
+      /** Scale run: the Secret guard's reference index, started after the view's sync. */
+      index?: IndexFigures;
     }
   | { type: "reset-done" }
   | { type: "resume-done" }

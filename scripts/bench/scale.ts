@@ -1,15 +1,18 @@
 /**
  * The scale run (issue 7): a real kube-apiserver + etcd (the e2e harness's control plane)
- * holding N namespaces labelled for injection, each with its CA ConfigMap; then the webhook
- * child with the informer-backed KubeClusterView (CA ConfigMaps by name in every namespace,
- * Namespaces, the flag ConfigMap, labelled Secrets): time until every cache has synced, RSS
- * after the sync, and RSS and latency while it answers scenario (a) from those caches.
+ * holding N namespaces labelled for injection, each with its CA ConfigMap, and (issue 16) the
+ * rule table's CRDs with M DataPlanes referencing CA Secrets; then the webhook child with the
+ * informer-backed KubeClusterView (CA ConfigMaps by name in every namespace, Namespaces, the
+ * flag ConfigMap, labelled Secrets): time until every cache has synced, RSS after the sync,
+ * then the Secret guard's reference index (its sync, and the heap after a full GC with and
+ * without it), and RSS and latency while it answers scenario (a) from those caches.
  */
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { performance } from "node:perf_hooks";
 import { resolveBinaries } from "../harness/binaries.js";
 import { startControlPlane } from "../harness/controlplane.js";
+import { installCrds } from "../harness/crds.js";
 import { startChild } from "./child.js";
 import {
   CA_CONFIGMAP,
@@ -39,6 +42,14 @@ export interface ScaleFigures {
   rss_peak_after_sync_mb: number;
   /** V8 heap in use after a full GC that followed the sync: what the caches really keep. */
   heap_live_after_sync_mb: number;
+  /** DataPlanes (each referencing a CA Secret) created for the reference index. */
+  referencing_objects: number;
+  /** The reference index, started after the view: its sync, its size, heap and RSS after it. */
+  index_sync_s: number;
+  index_sizes: Record<string, number>;
+  heap_live_with_index_mb: number;
+  index_heap_mb: number;
+  rss_with_index_mb: number;
   /** Scenario (a) answered from these caches for `load_s` seconds (closed loop). */
   load_s: number;
   load_rps: number;
@@ -53,6 +64,8 @@ export interface ScaleFigures {
 /** Options of {@link scaleRun}. */
 export interface ScaleOptions {
   namespaces: number;
+  /** DataPlanes referencing CA Secrets (the reference index); default 10,000. */
+  referencing?: number;
   /** Seconds of scenario (a) against the synced view. */
   loadS?: number;
   connections?: number;
@@ -111,8 +124,28 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleFigures> {
       });
     });
     const createS = (performance.now() - c0) / 1000;
-    agent.destroy();
     log(`  created ${2 * names.length} objects in ${createS.toFixed(1)} s`);
+
+    // The Secret guard's index: the rule table's CRDs and DataPlanes referencing CA Secrets.
+    const referencing = options.referencing ?? 10_000;
+    const crds = await installCrds(cp);
+    log(`  ${crds.length} CRDs established; creating ${referencing} DataPlanes ...`);
+    const r0 = performance.now();
+    const planes = Array.from({ length: referencing }, (_, i) => i);
+    await inParallel(planes, 48, async (i) => {
+      const ns = names[i % names.length] as string;
+      await api(`/apis/openchoreo.dev/v1alpha1/namespaces/${ns}/dataplanes`, {
+        apiVersion: "openchoreo.dev/v1alpha1",
+        kind: "DataPlane",
+        metadata: { name: `plane-${String(i).padStart(5, "0")}`, namespace: ns },
+        spec: {
+          planeID: `plane-${i}`,
+          clusterAgent: { clientCA: { secretKeyRef: { name: "agent-ca", key: "ca.crt" } } },
+        },
+      });
+    });
+    log(`  created ${referencing} DataPlanes in ${((performance.now() - r0) / 1000).toFixed(1)} s`);
+    agent.destroy();
 
     const tls = await servingCertificate();
     log("starting the webhook with the informer-backed view ...");
@@ -151,6 +184,12 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleFigures> {
         rss_after_sync_mb: round(child.rssAfterSyncMb ?? afterSync.rssMb),
         rss_peak_after_sync_mb: round(afterSync.maxRssMb),
         heap_live_after_sync_mb: round(child.heapLiveMb ?? afterSync.heapUsedMb),
+        referencing_objects: referencing,
+        index_sync_s: round((child.index?.syncMs ?? 0) / 1000),
+        index_sizes: child.index?.sizes ?? {},
+        heap_live_with_index_mb: round(child.index?.heapLiveMb ?? 0),
+        index_heap_mb: round((child.index?.heapLiveMb ?? 0) - (child.heapLiveMb ?? 0)),
+        rss_with_index_mb: round(child.index?.rssMb ?? 0),
         load_s: loadS,
         load_rps: round(load.rps),
         load_p99_ms: round(load.p99Ms),

@@ -10,13 +10,14 @@ import { pino } from "pino";
 import { buildClusterView, type ClusterHandle } from "../../src/app.js";
 import { loadServeConfig } from "../../src/config.js";
 import type { ClusterView } from "../../src/core/view.js";
-import { buildDecisions } from "../../src/decisions.js";
+import { buildDecisions, policySettings } from "../../src/decisions.js";
 import { loadKubeConfig } from "../../src/kube/cluster.js";
+import { ReferenceWatcher } from "../../src/kube/references.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { buildServer } from "../../src/server.js";
 import { benchClusterView } from "./fixtures.js";
-import { Probe, send, serveProbe, waitForStart } from "./probe.js";
+import { type IndexFigures, Probe, send, serveProbe, waitForStart } from "./probe.js";
 
 async function main(): Promise<void> {
   const probe = new Probe();
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   let syncMs: number | undefined;
   let rssAfterSyncMb: number | undefined;
   let heapLiveMb: number | undefined;
+  let references: ReferenceWatcher | undefined;
+  let index: IndexFigures | undefined;
   const metrics = createMetrics();
   if (start.kubeconfig !== undefined) {
     const kc = loadKubeConfig(start.kubeconfig, {});
@@ -57,6 +60,21 @@ async function main(): Promise<void> {
     if (gc !== undefined) {
       gc();
       heapLiveMb = process.memoryUsage().heapUsed / 1048576;
+      // Then the Secret guard's reference index, as `serve` runs it (src/app.ts): the heap
+      // after it has synced, against the heap above, is what it costs.
+      references = new ReferenceWatcher(kc, { settings: policySettings(config.decision), logger });
+      const i0 = performance.now();
+      await references.start();
+      const indexSyncMs = performance.now() - i0;
+      const ready = references.health();
+      if (!ready.ok) throw new Error(`reference index did not sync: ${ready.reason}`);
+      gc();
+      index = {
+        syncMs: indexSyncMs,
+        sizes: references.sizes(),
+        heapLiveMb: process.memoryUsage().heapUsed / 1048576,
+        rssMb: process.memoryUsage.rss() / 1048576,
+      };
     }
   } else if (start.bundles !== undefined) {
     view = benchClusterView(start.bundles);
@@ -70,7 +88,15 @@ async function main(): Promise<void> {
       keepAliveTimeoutMs: config.serving.keepAliveTimeoutMs,
       limits: config.serving.limits,
     },
-    { logger, metrics, ...buildDecisions(config.decision, view) },
+    {
+      logger,
+      metrics,
+      ...buildDecisions(
+        config.decision,
+        view,
+        references === undefined ? {} : { references: references.index },
+      ),
+    },
   );
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();
@@ -80,6 +106,7 @@ async function main(): Promise<void> {
     async () => {
       await app.close();
       await cluster?.stop();
+      await references?.stop();
     },
     start.profilePath,
   );
@@ -90,6 +117,7 @@ async function main(): Promise<void> {
     ...(syncMs !== undefined ? { syncMs } : {}),
     ...(rssAfterSyncMb !== undefined ? { rssAfterSyncMb } : {}),
     ...(heapLiveMb !== undefined ? { heapLiveMb } : {}),
+    ...(index !== undefined ? { index } : {}),
     ...(cluster ? { cacheSizes: cluster.sizes() } : {}),
   });
 }

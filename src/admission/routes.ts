@@ -16,6 +16,8 @@ import { decodeReview, OversizedReview } from "./review.js";
 export interface AdmissionRoutesOptions {
   validate: Decide;
   mutate: Decide;
+  /** The Secret guard (POST /guard): Secret and CA ConfigMap UPDATE/DELETE. */
+  guard: Decide;
   logger: Logger;
   metrics: Metrics;
   /** Review lines are rate-limited per decision (a forged-review flood must not flood logs). */
@@ -23,7 +25,7 @@ export interface AdmissionRoutesOptions {
 }
 
 /**
- * POST /validate and POST /mutate: decode → decide → respond. The only place that touches the
+ * POST /validate, /mutate and /guard: decode → decide → respond. The only place that touches the
  * reply. A decision that throws (a bug) becomes a denial with status 500 inside a well-formed
  * AdmissionReview, so the apiserver applies the webhook's failurePolicy with a clear message
  * instead of a transport error.
@@ -34,7 +36,7 @@ export async function admissionRoutes(
 ): Promise<void> {
   const { logger, metrics } = options;
   const route =
-    (webhook: "validate" | "mutate", decide: Decide) =>
+    (webhook: Webhook, decide: Decide) =>
     async (req: FastifyRequest<{ Querystring: { timeout?: string } }>): Promise<Review> => {
       const started = performance.now();
       if (req.body instanceof OversizedReview) return oversized(webhook, req.body, started);
@@ -92,11 +94,7 @@ export async function admissionRoutes(
    * whatever it holds (its finalizers must stay removable; README), and so are DELETE and
    * CONNECT, which the webhook never judges; anything else is denied with the limit.
    */
-  const oversized = (
-    webhook: "validate" | "mutate",
-    body: OversizedReview,
-    started: number,
-  ): Review => {
+  const oversized = (webhook: Webhook, body: OversizedReview, started: number): Review => {
     const { uid, operation, deleting } = body.shape;
     const letThrough =
       operation === "DELETE" || operation === "CONNECT" || (operation === "UPDATE" && deleting);
@@ -125,7 +123,11 @@ export async function admissionRoutes(
 
   fastify.post("/validate", route("validate", options.validate));
   fastify.post("/mutate", route("mutate", options.mutate));
+  fastify.post("/guard", route("guard", options.guard));
 }
+
+/** The three paths, and the `webhook` label of the metrics and review logs. */
+type Webhook = "validate" | "mutate" | "guard";
 
 /**
  * The apiserver appends `?timeout=10s` (its timeoutSeconds) to the webhook URL; the answer is

@@ -26,8 +26,9 @@ import { analyseBundle } from "../pki/bundle.js";
  */
 
 const DESCRIPTION = [
-  "Prints the ValidatingWebhookConfiguration, the MutatingWebhookConfiguration and the",
-  "ValidatingAdmissionPolicy (+ binding) derived from the rule table (built-in rules and the",
+  "Prints the ValidatingWebhookConfiguration, the MutatingWebhookConfiguration, the",
+  "ValidatingAdmissionPolicy (+ binding) and the ClusterRole (+ binding) that lets the server",
+  "list and watch the rule table's kinds, derived from the rule table (built-in rules and the",
   "rules of --config) as multi-document YAML; with --only self-managed, the policy that lets our",
   "ServiceAccount change only the caBundle of its webhook configurations and create only its",
   "certificate Secret (install it with the self-managed certificate mode).",
@@ -89,10 +90,10 @@ function manifestsCommandLine(): Command {
     .addOption(
       option(
         "--only <WHAT>",
-        "webhooks, vap, all, or self-managed (the policy that limits our ServiceAccount to the caBundle and its one Secret)",
+        "webhooks, vap, rbac (list/watch of the rule table's kinds), all, or self-managed (the policy that limits our ServiceAccount to the caBundle and its one Secret)",
       )
         .default("all")
-        .choices(["webhooks", "vap", "all", "self-managed"]),
+        .choices(["webhooks", "vap", "rbac", "all", "self-managed"]),
     )
     .addOption(
       option("--service-account <NAME>", "self-managed: our ServiceAccount, in --namespace")

@@ -10,7 +10,11 @@
  *     not opted out, no `ca-trust.dev/injected` annotation): created while the webhook was
  *     down or failing open, or before the namespace opted in;
  * (c) Pods whose `ca-trust.dev/injected` hash is not the current bundle's: their trust store
- *     was built from an older CA and needs a restart.
+ *     was built from an older CA and needs a restart;
+ * (d) Secrets that the objects of (a) reference and whose content breaks the rule that reads
+ *     them, grouped per Secret with the referencing objects (written while the Secret guard
+ *     was not installed, or while it failed open), and the injection CA ConfigMaps of
+ *     opted-in namespaces whose key is missing or not a valid bundle.
  *
  * Pods are grouped by the workload that owns them (Pod → ReplicaSet → Deployment, Pod → Job →
  * CronJob, as far as the owners can be read; a Pod without an owner is its own group) with the
@@ -24,7 +28,7 @@
 import type { KubeObject } from "../core/types.js";
 import { buildDecisions, policySettings } from "../decisions.js";
 import { podOptIn } from "../inject/pod.js";
-import { INJECTED_ANNOTATION } from "../inject/settings.js";
+import { INJECT_LABEL, INJECT_LABEL_VALUES, INJECTED_ANNOTATION } from "../inject/settings.js";
 import {
   bundleBytes,
   bundleDigest,
@@ -34,6 +38,13 @@ import {
   podCaSource,
 } from "../inject/source.js";
 import { selectionKey } from "../kube/trust-sources.js";
+import { analyseBundle } from "../pki/bundle.js";
+import {
+  checkReferencedSecret,
+  type Referrer,
+  referencesOf,
+  requirementOf,
+} from "../policy/references.js";
 import type { Rule } from "../policy/rules.js";
 import { createRequest } from "./admission.js";
 import type { CliIo } from "./io.js";
@@ -57,13 +68,14 @@ export const SCAN_COMMAND: CommandSpec = {
     "Reads the cluster (GET and paginated LIST only) and reports: existing objects of the rule",
     "kinds (and labelled CA Secrets) that the webhook would deny; Pods that should have been",
     "injected but were not; Pods injected with an older CA bundle than the current one. Pods are",
-    "grouped by workload, with the command that restarts it.",
+    "grouped by workload, with the command that restarts it; referenced Secrets and CA",
+    "ConfigMaps whose content breaks the rule that reads them, grouped per Secret.",
     "Exit: 0 nothing found, 1 something found, 2 usage or API error.",
   ].join(" "),
   options: {
     output: {
       flags: "-o, --output <text|json>",
-      help: "json: {objects, notInjected, staleBundle, errors, scanned}",
+      help: "json: {objects, notInjected, staleBundle, brokenSecrets, brokenConfigMaps, errors, scanned}",
     },
     namespace: {
       flags: "-n, --namespace <NAME>",
@@ -110,12 +122,31 @@ export interface StaleGroup extends PodGroup {
   readonly current: string | null;
 }
 
+/** A referenced Secret whose content breaks the rule of the objects that read it. */
+export interface BrokenSecret {
+  /** `namespace/name`. */
+  readonly secret: string;
+  /** The field errors, against the Secret's own fields (`data[ca.crt]: Invalid value: ...`). */
+  readonly problems: string[];
+  /** The objects whose reference it breaks: `Kind namespace/name (field path)`. */
+  readonly referrers: string[];
+}
+
+/** An injection CA ConfigMap of an opted-in namespace whose key is not a valid bundle. */
+export interface BrokenConfigMap {
+  /** `namespace/name`. */
+  readonly configMap: string;
+  readonly problems: string[];
+}
+
 /** What `scan -o json` prints. */
 export interface ScanReport {
   /** Objects the webhook would deny, or allow only with warnings. */
   readonly objects: ObjectVerdict[];
   readonly notInjected: PodGroup[];
   readonly staleBundle: StaleGroup[];
+  readonly brokenSecrets: BrokenSecret[];
+  readonly brokenConfigMaps: BrokenConfigMap[];
   readonly errors: string[];
   readonly scanned: { objects: number; pods: number };
 }
@@ -148,6 +179,8 @@ async function scan({ values, settings }: ParsedArgs, io: CliIo): Promise<number
     objects: [],
     notInjected: [],
     staleBundle: [],
+    brokenSecrets: [],
+    brokenConfigMaps: [],
     errors: [],
     scanned: { objects: 0, pods: 0 },
   };
@@ -157,17 +190,31 @@ async function scan({ values, settings }: ParsedArgs, io: CliIo): Promise<number
     if (read % every === 0) io.stderr(`scan: ${read} objects read (${what})\n`);
   };
 
-  // (a) Objects of the rule kinds.
-  for (const target of await listTargets(
-    reader,
-    policySettings(settings).rules,
-    namespace,
-    report,
-  )) {
+  // (a) Objects of the rule kinds, and (for d) who references which Secret.
+  const policy = policySettings(settings);
+  const referrers = new Map<string, Referrer[]>();
+  for (const target of await listTargets(reader, policy.rules, namespace, report)) {
     try {
       for await (const item of paginate(target.list, limit)) {
         progress(target.what);
         report.scanned.objects++;
+        const itemNamespace = item.metadata?.namespace ?? "";
+        for (const reference of referencesOf(item, target.spec.gvk, policy)) {
+          // A reference whose feature gate is off is ignored by its controller.
+          if (reference.featureGate !== undefined && !live.featureFlag(reference.featureGate)) {
+            continue;
+          }
+          const id = `${reference.namespace}/${reference.name}`;
+          const list = referrers.get(id) ?? [];
+          list.push({
+            group: target.spec.gvk.group,
+            kind: target.spec.gvk.kind,
+            namespace: itemNamespace,
+            name: item.metadata?.name ?? "",
+            reference,
+          });
+          referrers.set(id, list);
+        }
         const request = createRequest(
           item,
           target.spec,
@@ -261,6 +308,54 @@ async function scan({ values, settings }: ParsedArgs, io: CliIo): Promise<number
   }
   report.notInjected.push(...notInjected.values());
   report.staleBundle.push(...stale.values());
+
+  // (d) Referenced Secrets and CA ConfigMaps whose content breaks the rule that reads them.
+  const now = io.clock();
+  for (const id of [...referrers.keys()].sort()) {
+    const list = referrers.get(id) as Referrer[];
+    const { namespace: secretNamespace, name } = (list[0] as Referrer).reference;
+    const lookup = await live.getSecret(secretNamespace, name);
+    // A missing Secret is reported with the objects that reference it (a); errors at the end.
+    if (!lookup.found) continue;
+    const problems: string[] = [];
+    const broken: string[] = [];
+    const judged = new Map<string, string[]>();
+    for (const referrer of list) {
+      const requirement = requirementOf(referrer.reference);
+      let errors = judged.get(requirement);
+      if (errors === undefined) {
+        errors = checkReferencedSecret(lookup.object, referrer.reference, policy, now).errors.map(
+          (e) => e.text,
+        );
+        judged.set(requirement, errors);
+        for (const e of errors) if (!problems.includes(e)) problems.push(e);
+      }
+      if (errors.length > 0) {
+        const { kind, namespace: ns, name: n, reference } = referrer;
+        broken.push(`${objectRef(kind, ns, n)} (${reference.path})`);
+      }
+    }
+    if (problems.length > 0) report.brokenSecrets.push({ secret: id, problems, referrers: broken });
+  }
+  if (injection.caSource?.kind !== "clustertrustbundle") {
+    const name = injection.customCa.configMapName;
+    for (const ns of live.namespaceNames()) {
+      if (live.namespaceLabels(ns)?.[INJECT_LABEL] !== INJECT_LABEL_VALUES.namespaceEnabled) {
+        continue;
+      }
+      const lookup = await live.getConfigMap(ns, name);
+      if (!lookup.found) continue;
+      const bytes = bundleBytes(lookup.object, key);
+      const problems =
+        bytes === undefined
+          ? [`data[${key}]: Required value: the CA bundle key "${key}" is missing`]
+          : analyseBundle(bytes, { now, expiringWithinDays: settings.expiringWithinDays })
+              .findings.filter((f) => f.severity === "error")
+              .map((f) => `data[${key}]: Invalid value: ${f.message}`);
+      if (problems.length > 0)
+        report.brokenConfigMaps.push({ configMap: `${ns}/${name}`, problems });
+    }
+  }
   report.errors.push(...live.errors.map((e) => `lookup failed: ${e}`), ...owners.errors);
 
   if (output === "json") io.stdout(json(report));
@@ -270,7 +365,9 @@ async function scan({ values, settings }: ParsedArgs, io: CliIo): Promise<number
   const found =
     report.objects.some((o) => o.decision === "denied") ||
     report.notInjected.length > 0 ||
-    report.staleBundle.length > 0;
+    report.staleBundle.length > 0 ||
+    report.brokenSecrets.length > 0 ||
+    report.brokenConfigMaps.length > 0;
   return found ? 1 : 0;
 }
 
@@ -501,14 +598,30 @@ function reportText(report: ScanReport): string {
       group(g, `; injected ${g.injected.map(short).join(", ")}, ${now}`);
     }
   }
+  if (report.brokenSecrets.length > 0) {
+    lines.push(
+      "Referenced Secrets whose content breaks the rule of the objects that read them (written while the guard was not installed or failed open):",
+    );
+    for (const b of report.brokenSecrets) {
+      lines.push(`  Secret ${b.secret}: ${b.problems.join("; ")}`);
+      lines.push(`    the CA of ${b.referrers.join(", ")}`);
+    }
+  }
+  if (report.brokenConfigMaps.length > 0) {
+    lines.push("CA ConfigMaps of opted-in namespaces that new Pods would be denied on:");
+    for (const b of report.brokenConfigMaps) {
+      lines.push(`  ConfigMap ${b.configMap}: ${b.problems.join("; ")}`);
+    }
+  }
   const denied = report.objects.filter((o) => o.decision === "denied").length;
   const notInjected = report.notInjected.reduce((n, g) => n + g.pods.length, 0);
   const staleBundle = report.staleBundle.reduce((n, g) => n + g.pods.length, 0);
+  const broken = report.brokenSecrets.length + report.brokenConfigMaps.length;
   const scanned = `${plural(report.scanned.objects, "object")} and ${plural(report.scanned.pods, "Pod")} read`;
   lines.push(
-    denied + notInjected + staleBundle === 0
+    denied + notInjected + staleBundle + broken === 0
       ? `nothing found (${scanned})`
-      : `${plural(denied, "object")} breaking the rules, ${plural(notInjected, "Pod")} not injected, ${plural(staleBundle, "Pod")} with an older bundle (${scanned})`,
+      : `${plural(denied, "object")} breaking the rules, ${plural(notInjected, "Pod")} not injected, ${plural(staleBundle, "Pod")} with an older bundle, ${plural(report.brokenSecrets.length, "referenced Secret")} and ${plural(report.brokenConfigMaps.length, "CA ConfigMap")} broken (${scanned})`,
   );
   return `${lines.join("\n")}\n`;
 }

@@ -135,6 +135,14 @@ export class LiveClusterView implements ClusterView {
     return this.namespaces.get(name) ?? undefined;
   }
 
+  /** The namespaces read by `loadNamespaces` that exist, in name order. */
+  namespaceNames(): string[] {
+    return [...this.namespaces]
+      .filter(([, labels]) => labels !== null)
+      .map(([name]) => name)
+      .sort();
+  }
+
   featureFlag(name: string): boolean {
     return this.flags?.[name] === "true";
   }

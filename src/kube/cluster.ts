@@ -125,7 +125,7 @@ function identity(metadata: V1ObjectMeta | undefined): V1ObjectMeta {
 }
 
 /** One informer's state: its objects and whether its list+watch is currently established. */
-class Reflector<T extends KubernetesObject> {
+export class Reflector<T extends KubernetesObject> {
   readonly watch: ListWatch<T>;
   synced = false;
   lastError: string | undefined = "not started";

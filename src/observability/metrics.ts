@@ -31,12 +31,21 @@ export interface Metrics {
   /** Log lines left out by the rate limit (--log-rate-limit), by reason. */
   readonly logLinesSuppressed: Counter<"reason">;
   /**
+   * Secret and CA ConfigMap writes reviewed by the guard, by resource, operation and verdict
+   * (unreferenced|allowed|warned|denied).
+   */
+  readonly guardedWrites: Counter<"resource" | "operation" | "verdict">;
+  /** The reference index: referencing objects, referenced Secrets, references; at scrape time. */
+  readonly referenceIndex: Gauge<"count">;
+  /**
    * Where the server's gauges read their values at scrape time (set by buildServer), so
    * that serving a request never pays for a metric update.
    */
   readonly serverState: { openConnections: () => number; requestMemoryBytes: () => number };
   /** Where the cache-size gauge reads at scrape time (set by the app once its view exists). */
   readonly cacheState: { sizes: () => Record<string, number> };
+  /** Where the reference-index gauge reads at scrape time (set by the app with the index). */
+  readonly referenceIndexState: { sizes: () => Record<string, number> };
 }
 
 /**
@@ -51,6 +60,7 @@ export function createMetrics(
   options: { processMetrics?: boolean; cacheSizes?: () => Record<string, number> } = {},
 ): Metrics {
   const cacheState = { sizes: options.cacheSizes ?? ((): Record<string, number> => ({})) };
+  const referenceIndexState = { sizes: (): Record<string, number> => ({}) };
   const registry = new Registry();
   const serverState = { openConnections: () => 0, requestMemoryBytes: () => 0 };
   if (options.processMetrics ?? true) {
@@ -137,7 +147,24 @@ export function createMetrics(
       labelNames: ["reason"],
       registers: [registry],
     }),
+    guardedWrites: new Counter({
+      name: "ca_trust_webhook_guarded_writes_total",
+      help: "Secret and CA ConfigMap writes reviewed by the guard, by resource, operation and verdict (unreferenced: answered from memory, nothing reads it)",
+      labelNames: ["resource", "operation", "verdict"],
+      registers: [registry],
+    }),
+    referenceIndex: new Gauge({
+      name: "ca_trust_webhook_reference_index_size",
+      help: "The guard's reference index: objects with CA references (objects), Secrets they reference (secrets), references (references)",
+      labelNames: ["count"],
+      registers: [registry],
+      collect() {
+        for (const [count, n] of Object.entries(referenceIndexState.sizes()))
+          this.set({ count }, n);
+      },
+    }),
     serverState,
     cacheState,
+    referenceIndexState,
   };
 }

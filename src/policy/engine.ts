@@ -94,7 +94,7 @@ interface Context {
   now: Date;
 }
 
-interface Outcome {
+export interface Outcome {
   errors: FieldError[];
   warnings: string[];
 }
@@ -121,11 +121,92 @@ async function checkReferences(rule: ReferenceRule, ctx: Context): Promise<Outco
   return outcome;
 }
 
+/**
+ * Where one CA reference of an object points, as the engine resolves it: the Secret (its
+ * namespace after the namespace rules, its name, the key when the reference or the rule names
+ * one) and the field paths of each part, or the inline PEM value. The reference index of the
+ * Secret guard (kube/references.ts) resolves references with this same function, so the two
+ * never disagree on what an object references.
+ */
+export type ResolvedReference =
+  | { readonly inline: string; readonly value: unknown }
+  | {
+      readonly inline?: undefined;
+      readonly refPath: string;
+      readonly namePath: string;
+      readonly nsPath: string | undefined;
+      readonly keyPath: string | undefined;
+      readonly namespace: string;
+      readonly name: string;
+      readonly key: string | undefined;
+    };
+
+/** What resolving a reference reads: the object, the request's kind and namespace, settings. */
+export interface ReferenceContext {
+  readonly object: KubeObject;
+  readonly request: Pick<AdmissionRequest, "kind" | "namespace">;
+  readonly settings: PolicySettings;
+}
+
 async function checkReference(
   rule: ReferenceRule,
   spec: ReferenceSpec,
   ctx: Context,
 ): Promise<Outcome> {
+  const resolved = resolveReference(rule, spec, ctx);
+  if ("errors" in resolved) return resolved;
+  const errors: FieldError[] = [];
+  const warnings: string[] = [];
+  if (resolved.inline !== undefined) {
+    const inlineValue = resolved.value;
+    if (typeof inlineValue !== "string") {
+      errors.push(fieldError("Invalid", resolved.inline, undefined, "must be a PEM string"));
+    } else {
+      const analysis = analyseBundle(inlineValue, {
+        now: ctx.now,
+        expiringWithinDays: ctx.settings.expiringWithinDays,
+      });
+      collect(analysis, resolved.inline, undefined, "", errors, warnings);
+    }
+    return { errors, warnings };
+  }
+  const { namePath, nsPath, keyPath, namespace: secretNamespace, name, key } = resolved;
+
+  // Nothing about the Secret, not even whether it exists, is said before the user is known to
+  // be allowed to read it: the access question does not depend on its existence.
+  const refused = await refuseRead(ctx, secretNamespace, name, namePath, nsPath ?? namePath);
+  if (refused !== undefined) return refused;
+
+  const lookup = await ctx.view.getSecret(secretNamespace, name);
+  if (!lookup.found) {
+    if (lookup.unavailable !== undefined) {
+      const text = `could not verify the CA Secret ${secretNamespace}/${name}${lookup.timedOut ? " in time" : ""}: ${lookup.unavailable}`;
+      if (ctx.settings.unverifiable === "deny")
+        errors.push(fieldError("InternalError", namePath, undefined, text));
+      else warnings.push(`${namePath}: ${text}`);
+      return { errors, warnings };
+    }
+    const text = `Secret "${name}" not found in "${secretNamespace}"`;
+    if (ctx.settings.missingSecret === "deny")
+      errors.push(fieldError("NotFound", namePath, name, text));
+    else warnings.push(`${namePath}: ${text}; CA not trusted until it exists`);
+    return { errors, warnings };
+  }
+  const at = keyPath ?? namePath;
+  checkSecretData(lookup.object, spec.keys, key, () => at, name, ctx, errors, warnings);
+  return { errors, warnings };
+}
+
+/**
+ * Resolves one CA reference of the object: which of its spellings is set, the Secret's name,
+ * namespace (after the namespace rules) and key, or the inline value; or the field errors
+ * that end its check. Pure and synchronous: it reads the object and the settings only.
+ */
+export function resolveReference(
+  rule: ReferenceRule,
+  spec: ReferenceSpec,
+  ctx: ReferenceContext,
+): Outcome | ResolvedReference {
   const errors: FieldError[] = [];
   const warnings: string[] = [];
   const kind = ctx.request.kind.kind;
@@ -143,18 +224,7 @@ async function checkReference(
     errors.push(fieldError("Invalid", parent, undefined, `exactly one of ${choices} may be set`));
     return { errors, warnings };
   }
-  if (inlineSet && spec.inline !== undefined) {
-    if (typeof inlineValue !== "string") {
-      errors.push(fieldError("Invalid", spec.inline, undefined, "must be a PEM string"));
-    } else {
-      const analysis = analyseBundle(inlineValue, {
-        now: ctx.now,
-        expiringWithinDays: ctx.settings.expiringWithinDays,
-      });
-      collect(analysis, spec.inline, undefined, "", errors, warnings);
-    }
-    return { errors, warnings };
-  }
+  if (inlineSet && spec.inline !== undefined) return { inline: spec.inline, value: inlineValue };
   const refPath = setRefs[0];
   if (refPath === undefined) {
     if (spec.required)
@@ -237,30 +307,7 @@ async function checkReference(
   } else if (spec.keys.mode === "fixed") {
     key = spec.keys.key;
   }
-
-  // Nothing about the Secret, not even whether it exists, is said before the user is known to
-  // be allowed to read it: the access question does not depend on its existence.
-  const refused = await refuseRead(ctx, secretNamespace, name, namePath, nsPath ?? namePath);
-  if (refused !== undefined) return refused;
-
-  const lookup = await ctx.view.getSecret(secretNamespace, name);
-  if (!lookup.found) {
-    if (lookup.unavailable !== undefined) {
-      const text = `could not verify the CA Secret ${secretNamespace}/${name}${lookup.timedOut ? " in time" : ""}: ${lookup.unavailable}`;
-      if (ctx.settings.unverifiable === "deny")
-        errors.push(fieldError("InternalError", namePath, undefined, text));
-      else warnings.push(`${namePath}: ${text}`);
-      return { errors, warnings };
-    }
-    const text = `Secret "${name}" not found in "${secretNamespace}"`;
-    if (ctx.settings.missingSecret === "deny")
-      errors.push(fieldError("NotFound", namePath, name, text));
-    else warnings.push(`${namePath}: ${text}; CA not trusted until it exists`);
-    return { errors, warnings };
-  }
-  const at = keyPath ?? namePath;
-  checkSecretData(lookup.object, spec.keys, key, () => at, name, ctx, errors, warnings);
-  return { errors, warnings };
+  return { refPath, namePath, nsPath, keyPath, namespace: secretNamespace, name, key };
 }
 
 /** Longest user name quoted in a denial (a direct caller chooses it). */
@@ -366,13 +413,13 @@ function checkLabelledSecret(rule: LabelledSecretRule, ctx: Context): Outcome {
  * Applies the key rule to a Secret's data: the named key must exist and parse; in eligible
  * mode every eligible key must parse and together they hold at least one certificate.
  */
-function checkSecretData(
+export function checkSecretData(
   secret: SecretObject,
   keys: KeySelection,
   key: string | undefined,
   pathOf: (key: string | undefined) => string,
   name: string,
-  ctx: Context,
+  ctx: { readonly now: Date; readonly settings: Pick<PolicySettings, "expiringWithinDays"> },
   errors: FieldError[],
   warnings: string[],
 ): void {
@@ -512,7 +559,7 @@ function decodeBase64(text: string): Buffer {
 }
 
 /** A Secret object's data, with `stringData` merged in (offline inputs may carry it). */
-function secretData(object: KubeObject): Record<string, string> {
+export function secretData(object: KubeObject): Record<string, string> {
   const data: Record<string, string> = {};
   const d = object.data;
   if (d && typeof d === "object") {

@@ -32,6 +32,7 @@ import { loadServeConfig } from "../../src/config.js";
 import {
   FROZEN_WEBHOOK_FIELDS,
   POLICY_NAME,
+  REFERENCES_ROLE_NAME,
   renderHelmValues,
   renderManifests,
   renderManifestsYaml,
@@ -110,6 +111,9 @@ describe("kustomize: deploy/ and its overlays", () => {
       [
         "ClusterRole",
         "ClusterRoleBinding",
+        // The reference index's list/watch grant (rbac-references.yaml, generated).
+        "ClusterRole",
+        "ClusterRoleBinding",
         "ConfigMap",
         "Deployment",
         "MutatingWebhookConfiguration",
@@ -128,7 +132,7 @@ describe("kustomize: deploy/ and its overlays", () => {
     const applied = await serverDryRun(rendered.stdout);
     expect(applied.stderr).toBe("");
     expect(applied.code).toBe(0);
-    expect(applied.stdout.match(/serverside-applied \(server dry run\)/g)).toHaveLength(15);
+    expect(applied.stdout.match(/serverside-applied \(server dry run\)/g)).toHaveLength(17);
   });
 
   it("the cert-manager overlay adds the CA chain and the cainjector annotation; the rest is accepted", async () => {
@@ -396,6 +400,21 @@ describe("RBAC: the shipped ClusterRole and Roles, impersonating the ServiceAcco
       what: "lists Namespaces (opt-in labels)",
       args: ["get", "namespaces"],
       allowed: true,
+    },
+    {
+      what: "lists DataPlanes in every namespace (the reference index of the Secret guard)",
+      args: ["get", "dataplanes.openchoreo.dev", "--all-namespaces"],
+      allowed: true,
+    },
+    {
+      what: "lists kcp Shards in every namespace (the reference index of the Secret guard)",
+      args: ["get", "shards.operator.kcp.io", "--all-namespaces"],
+      allowed: true,
+    },
+    {
+      what: "lists Pods (no rule covers them)",
+      args: ["get", "pods", "--all-namespaces"],
+      allowed: false,
     },
     {
       what: "writes a webhook configuration (base install, not self-managed)",
@@ -1361,7 +1380,10 @@ async function helmTemplateFiles(
   }
 }
 
-/** The registration objects of a rendering, as `${kind}/${name}` → webhooks or spec. */
+/**
+ * The registration objects of a rendering, as `${kind}/${name}` → webhooks or spec, and the
+ * reference index's ClusterRole (its rules) and binding (whom it binds).
+ */
 function registrationOf(list: readonly Manifest[]): Record<string, unknown> {
   const kinds = [
     "ValidatingWebhookConfiguration",
@@ -1371,8 +1393,13 @@ function registrationOf(list: readonly Manifest[]): Record<string, unknown> {
   ];
   const out: Record<string, unknown> = {};
   for (const o of list) {
+    const name = (o.metadata as { name: string }).name;
+    const key = `${o.kind}/${name}`;
+    if (name === REFERENCES_ROLE_NAME && o.kind === "ClusterRole") out[key] = o.rules;
+    if (name === REFERENCES_ROLE_NAME && o.kind === "ClusterRoleBinding") {
+      out[key] = { roleRef: o.roleRef, subjects: o.subjects };
+    }
     if (!kinds.includes(o.kind as string)) continue;
-    const key = `${o.kind}/${(o.metadata as { name: string }).name}`;
     out[key] = o.kind?.toString().endsWith("WebhookConfiguration") ? o.webhooks : o.spec;
   }
   return out;

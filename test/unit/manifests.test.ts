@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { generatedFiles, VALUES_SCHEMA, valuesSchema } from "../../scripts/generate-deploy.js";
 import { manifestsCommand } from "../../src/cli/manifests.js";
+import { DEFAULT_INJECTION_SETTINGS } from "../../src/inject/settings.js";
 import {
   ALLOWED_NAMESPACES_PLACEHOLDER,
   deriveRegistration,
@@ -284,23 +285,25 @@ describe("settings every webhook shares", () => {
       ...webhooks(list, "MutatingWebhookConfiguration"),
     ];
   };
-  it.each(all({}).map((w) => [w.name, w] as const))(
-    "%s: v1 reviews, no side effects, 5 s, Equivalent, Fail",
-    (_, w) => {
-      expect(w).toMatchObject({
-        admissionReviewVersions: ["v1"],
-        sideEffects: "None",
-        timeoutSeconds: 5,
-        matchPolicy: "Equivalent",
-        failurePolicy: "Fail",
-      });
-      expect(w.namespaceSelector?.matchExpressions).toContainEqual({
-        key: "kubernetes.io/metadata.name",
-        operator: "NotIn",
-        values: [...SYSTEM_NAMESPACES, "ca-trust-system"],
-      });
-    },
-  );
+  const guards: string[] = [WEBHOOK_NAMES.referencedSecrets, WEBHOOK_NAMES.caConfigMaps];
+  it.each(
+    all({})
+      .filter((w) => !guards.includes(w.name))
+      .map((w) => [w.name, w] as const),
+  )("%s: v1 reviews, no side effects, 5 s, Equivalent, Fail", (_, w) => {
+    expect(w).toMatchObject({
+      admissionReviewVersions: ["v1"],
+      sideEffects: "None",
+      timeoutSeconds: 5,
+      matchPolicy: "Equivalent",
+      failurePolicy: "Fail",
+    });
+    expect(w.namespaceSelector?.matchExpressions).toContainEqual({
+      key: "kubernetes.io/metadata.name",
+      operator: "NotIn",
+      values: [...SYSTEM_NAMESPACES, "ca-trust-system"],
+    });
+  });
 
   it.each([
     {
@@ -341,11 +344,67 @@ describe("settings every webhook shares", () => {
       },
     },
   ])("clientConfig for $name", ({ options, validate }) => {
-    const [first, , mutate] = all(options);
-    expect(first?.clientConfig).toEqual(validate);
-    expect(JSON.stringify(mutate?.clientConfig)).toBe(
-      JSON.stringify(validate).replace("/validate", "/mutate"),
+    const list = all(options);
+    const named = (name: string) => list.find((w) => w.name === name)?.clientConfig;
+    expect(named(WEBHOOK_NAMES.references)).toEqual(validate);
+    for (const name of [WEBHOOK_NAMES.namespaceOptIn, WEBHOOK_NAMES.podOptIn]) {
+      expect(JSON.stringify(named(name))).toBe(
+        JSON.stringify(validate).replace("/validate", "/mutate"),
+      );
+    }
+    for (const name of guards) {
+      expect(JSON.stringify(named(name))).toBe(
+        JSON.stringify(validate).replace("/validate", "/guard"),
+      );
+    }
+  });
+
+  it.each(["Fail", "Ignore"] as const)(
+    "the guard's webhooks are failurePolicy Ignore with a 2 s timeout, whatever --failure-policy (%s)",
+    (failurePolicy) => {
+      const guard = all({ failurePolicy }).filter((w) => guards.includes(w.name));
+      expect(guard.map((w) => w.name)).toEqual(guards);
+      for (const w of guard) {
+        expect(w).toMatchObject({
+          admissionReviewVersions: ["v1"],
+          sideEffects: "None",
+          timeoutSeconds: 2,
+          failurePolicy: "Ignore",
+          rules: [
+            {
+              apiGroups: [""],
+              apiVersions: ["v1"],
+              operations: ["UPDATE", "DELETE"],
+              scope: "Namespaced",
+            },
+          ],
+        });
+        expect(w.namespaceSelector?.matchExpressions).toContainEqual({
+          key: "kubernetes.io/metadata.name",
+          operator: "NotIn",
+          values: [...SYSTEM_NAMESPACES, "ca-trust-system"],
+        });
+      }
+    },
+  );
+
+  it("the CA ConfigMap guard selects opted-in namespaces and the configured ConfigMap name only", () => {
+    const list = renderManifests(
+      {
+        ...NO_CONFIG,
+        injection: {
+          customCa: { ...DEFAULT_INJECTION_SETTINGS.customCa, configMapName: "corp-roots" },
+        },
+      },
+      {},
     );
+    const w = webhooks(list, "ValidatingWebhookConfiguration").find(
+      (x) => x.name === WEBHOOK_NAMES.caConfigMaps,
+    );
+    expect(w?.namespaceSelector?.matchLabels).toEqual({ "ca-trust.dev/inject": "enabled" });
+    expect(w?.matchConditions).toEqual([
+      { name: "injection-ca-configmap", expression: "request.name == 'corp-roots'" },
+    ]);
   });
 
   it("--failure-policy Ignore reaches every webhook, not the policy", () => {
@@ -357,6 +416,43 @@ describe("settings every webhook shares", () => {
       only: "vap",
     })[0] as Manifest;
     expect((policy.spec as { failurePolicy: string }).failurePolicy).toBe("Fail");
+  });
+});
+
+describe("the reference index's ClusterRole (list/watch of the rule table's kinds)", () => {
+  const role = (rules: readonly ReferenceRule[]) =>
+    renderManifests({ rules, allowedSecretNamespaces: [] }, { only: "rbac" });
+
+  it("grants list and watch of every resource of the reference rules, one rule per group, and nothing else", () => {
+    const [clusterRole, binding] = role(USER_RULES.filter((r) => r.type === "reference"));
+    const granted = (
+      (clusterRole?.rules ?? []) as { apiGroups: string[]; resources: string[]; verbs: string[] }[]
+    )
+      .flatMap((r) => r.resources.map((res) => `${res}.${r.apiGroups.join()} ${r.verbs.join()}`))
+      .sort();
+    const expected = [...BUILTIN_RULES, ...USER_RULES]
+      .filter((r): r is ReferenceRule => r.type === "reference")
+      .flatMap((r) =>
+        r.apiGroups.flatMap((g) => Object.values(r.kinds).map((res) => `${res}.${g} list,watch`)),
+      );
+    expect(granted).toEqual([...new Set(expected)].sort());
+    expect(granted.some((g) => g.startsWith("secrets."))).toBe(false);
+    expect(binding).toMatchObject({
+      kind: "ClusterRoleBinding",
+      roleRef: { kind: "ClusterRole", name: "ca-trust-webhook-references" },
+      subjects: [
+        { kind: "ServiceAccount", name: "ca-trust-webhook", namespace: "ca-trust-system" },
+      ],
+    });
+  });
+
+  it("binds the ServiceAccount of --namespace and --service-account", () => {
+    const [, binding] = renderManifests(NO_CONFIG, {
+      only: "rbac",
+      namespace: "sec",
+      serviceAccount: "hook",
+    });
+    expect(binding?.subjects).toEqual([{ kind: "ServiceAccount", name: "hook", namespace: "sec" }]);
   });
 });
 
@@ -496,8 +592,9 @@ describe("`ca-trust-webhook manifests` (CLI)", () => {
   const kinds = (yaml: string) => parseAllDocuments(yaml).map((d) => (d.toJS() as Manifest).kind);
 
   it.each([
-    { name: "no options: all four objects", args: [], code: 0, kinds: 4 },
+    { name: "no options: all six objects", args: [], code: 0, kinds: 6 },
     { name: "--only webhooks", args: ["--only", "webhooks"], code: 0, kinds: 2 },
+    { name: "--only rbac", args: ["--only", "rbac"], code: 0, kinds: 2 },
     { name: "--only vap", args: ["--only", "vap"], code: 0, kinds: 2 },
     { name: "--only self-managed", args: ["--only", "self-managed"], code: 0, kinds: 2 },
     {

@@ -268,6 +268,73 @@ describe("ca-trust-webhook scan", () => {
     expect(fake.calls).toContain("listSecrets connectors.cpaas.io/ca-cert=true");
   });
 
+  it("reports referenced Secrets whose content breaks the rule, grouped per Secret with the objects", async () => {
+    const fake = cluster().add(
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "agent-ca", namespace: "apps" },
+        data: { "ca.crt": Buffer.from(CA_PEM.slice(0, 200)).toString("base64") },
+      },
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "fine-ca", namespace: "apps" },
+        data: { "ca.crt": Buffer.from(CA_PEM).toString("base64") },
+      },
+      dataPlane("eu", "apps", { secretKeyRef: { name: "agent-ca", key: "ca.crt" } }),
+      dataPlane("us", "apps", { secretKeyRef: { name: "agent-ca", key: "ca.crt" } }),
+      dataPlane("fine", "apps", { secretKeyRef: { name: "fine-ca", key: "ca.crt" } }),
+      // A key the Secret does not have: its own problem, for this DataPlane only.
+      dataPlane("other-key", "apps", { secretKeyRef: { name: "fine-ca", key: "bundle.pem" } }),
+    );
+
+    const { code, report } = await scanJson(fake);
+    const { stdout } = await run(runScan, [], { cluster: fake });
+
+    expect(code).toBe(1);
+    expect(report.brokenSecrets).toEqual([
+      {
+        secret: "apps/agent-ca",
+        problems: [expect.stringMatching(/^data\[ca\.crt\]: Invalid value: "agent-ca": /)],
+        referrers: [
+          "DataPlane apps/eu (spec.clusterAgent.clientCA.secretKeyRef)",
+          "DataPlane apps/us (spec.clusterAgent.clientCA.secretKeyRef)",
+        ],
+      },
+      {
+        secret: "apps/fine-ca",
+        problems: [expect.stringMatching(/^data: Not found: "bundle\.pem": /)],
+        referrers: ["DataPlane apps/other-key (spec.clusterAgent.clientCA.secretKeyRef)"],
+      },
+    ]);
+    expect(stdout).toMatch(
+      /^ {2}Secret apps\/agent-ca: data\[ca\.crt\]: .*\n {4}the CA of DataPlane apps\/eu \(spec\.clusterAgent\.clientCA\.secretKeyRef\), DataPlane apps\/us/m,
+    );
+  });
+
+  it("reports the CA ConfigMap of an opted-in namespace whose bundle is broken", async () => {
+    const fake = cluster();
+    const index = fake.objects.findIndex((o) => o.kind === "ConfigMap");
+    fake.objects.splice(index, 1, caConfigMap("apps", "-----BEGIN CERTIFICATE-----\nAAAA\n"));
+
+    const { code, report } = await scanJson(fake);
+
+    expect(code).toBe(1);
+    expect(report.brokenConfigMaps).toEqual([
+      {
+        configMap: "apps/ca-trust-bundle",
+        problems: [expect.stringMatching(/^data\[ca-bundle\.crt\]: Invalid value: .*BEGIN/)],
+      },
+    ]);
+  });
+
+  it("a clean cluster has no broken Secrets or CA ConfigMaps", async () => {
+    const { report } = await scanJson(cluster());
+    expect(report.brokenSecrets).toEqual([]);
+    expect(report.brokenConfigMaps).toEqual([]);
+  });
+
   it("reports a Pod whose CA ConfigMap is gone as stale, with no current hash", async () => {
     const fake = cluster();
     fake.objects.splice(

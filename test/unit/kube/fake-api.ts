@@ -1,8 +1,10 @@
 /**
- * A scripted Kubernetes API on loopback (plain HTTP) speaking what KubeClusterView uses: paged
- * LISTs (limit, continue, field and label selectors on name and labels), WATCH streams (JSON
- * lines) the test can feed, end or expire (410 Gone), GETs of single objects, and
- * SubjectAccessReviews. Every request is recorded; lists, gets and reviews can be made to fail.
+ * A scripted Kubernetes API on loopback (plain HTTP) speaking what KubeClusterView and the
+ * reference index use: paged LISTs (limit, continue, field and label selectors on name and
+ * labels), WATCH streams (JSON lines) the test can feed, end or expire (410 Gone), GETs of
+ * single objects, SubjectAccessReviews, and discovery (`/apis`, `/apis/GROUP/VERSION`) of the
+ * custom resources the test serves. Every request is recorded; lists, gets and reviews can be
+ * made to fail.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,6 +20,7 @@ export interface FakeObject {
     resourceVersion?: string;
   };
   data?: Record<string, string>;
+  spec?: Record<string, unknown>;
 }
 
 export interface RecordedRequest {
@@ -39,6 +42,8 @@ export class FakeApi {
   getGate: Promise<void> = Promise.resolve();
   /** The SubjectAccessReview answer for a request body, or an HTTP status to fail with. */
   review: (spec: Record<string, unknown>) => boolean | number = () => true;
+  /** Served custom resources: `group/version` → its resources (discovery answers these). */
+  readonly served = new Map<string, { name: string; kind: string; namespaced: boolean }[]>();
   private readonly collections = new Map<string, FakeObject[]>();
   private readonly watches = new Map<string, Set<ServerResponse>>();
   private version = 100;
@@ -119,7 +124,7 @@ export class FakeApi {
   }
 
   matching(kind: "list" | "watch" | "get" | "review", path: string): RecordedRequest[] {
-    return this.requests.filter((r) => r.path === path && kindOf(r) === kind);
+    return this.requests.filter((r) => r.path === path && kindOf(r, this.resourceNames()) === kind);
   }
 
   private next(): string {
@@ -143,7 +148,11 @@ export class FakeApi {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
-    const kind = kindOf(recorded);
+    if (recorded.method === "GET" && url.searchParams.get("watch") !== "true") {
+      const discovery = this.discovery(url.pathname);
+      if (discovery !== undefined) return json(discovery.status, discovery.body);
+    }
+    const kind = kindOf(recorded, this.resourceNames());
     if (kind === "review") {
       const spec = (recorded.body as { spec: Record<string, unknown> }).spec;
       const answer = this.review(spec);
@@ -185,6 +194,53 @@ export class FakeApi {
     });
   }
 
+  /** Collection names: the core ones and every served custom resource's plural. */
+  private resourceNames(): Set<string> {
+    const names = new Set(COLLECTIONS);
+    for (const list of this.served.values()) for (const r of list) names.add(r.name);
+    return names;
+  }
+
+  /** `/apis` (APIGroupList) and `/apis/GROUP/VERSION` (APIResourceList) of `served`. */
+  private discovery(path: string): { status: number; body: unknown } | undefined {
+    if (path === "/apis") {
+      const groups = new Map<string, string[]>();
+      for (const groupVersion of this.served.keys()) {
+        const [group, version] = groupVersion.split("/") as [string, string];
+        groups.set(group, [...(groups.get(group) ?? []), version]);
+      }
+      return {
+        status: 200,
+        body: {
+          kind: "APIGroupList",
+          apiVersion: "v1",
+          groups: [...groups].map(([name, versions]) => ({
+            name,
+            versions: versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v })),
+            preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
+          })),
+        },
+      };
+    }
+    const match = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path);
+    if (match === null) return undefined;
+    const resources = this.served.get(`${match[1]}/${match[2]}`);
+    if (resources === undefined) return { status: 404, body: status(404) };
+    return {
+      status: 200,
+      body: {
+        kind: "APIResourceList",
+        apiVersion: "v1",
+        groupVersion: `${match[1]}/${match[2]}`,
+        resources: resources.map((r) => ({
+          ...r,
+          singularName: "",
+          verbs: ["get", "list", "watch"],
+        })),
+      },
+    };
+  }
+
   private select(path: string, query: URLSearchParams): FakeObject[] {
     let items = this.collections.get(path) ?? [];
     const field = /^metadata\.name=(.+)$/.exec(query.get("fieldSelector") ?? "");
@@ -197,11 +253,14 @@ export class FakeApi {
   }
 }
 
-function kindOf(r: RecordedRequest): "list" | "watch" | "get" | "review" {
+function kindOf(
+  r: RecordedRequest,
+  collections: ReadonlySet<string> = COLLECTIONS,
+): "list" | "watch" | "get" | "review" {
   if (r.method === "POST") return "review";
   if (r.query.get("watch") === "true") return "watch";
   const last = r.path.slice(r.path.lastIndexOf("/") + 1);
-  return COLLECTIONS.has(last) ? "list" : "get";
+  return collections.has(last) ? "list" : "get";
 }
 
 function status(code: number): Record<string, unknown> {
