@@ -61,7 +61,13 @@ describe("summarizeCertificate agrees with the pkijs reader", () => {
           const summary = summarizeCertificate(der);
           const reference = summarizeWithPkijs(der);
           if (summary !== undefined && reference !== undefined) {
-            expect(summary).toEqual(reference);
+            // The CN is only shown in messages. A corrupted string tag (UTF8String 0x0c turned
+            // into 7, 8, 9, 11 or 13) leaves pkijs without a CN while OpenSSL still prints the
+            // bytes; every other fact must be the same.
+            const { subjectCN, ...facts } = summary;
+            const { subjectCN: referenceCN, ...referenceFacts } = reference;
+            expect(facts).toEqual(referenceFacts);
+            if (referenceCN !== undefined) expect(subjectCN).toBe(referenceCN);
           }
         },
       ),
