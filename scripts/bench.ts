@@ -642,7 +642,8 @@ function printScale(s: ScaleFigures): void {
       `  ${s.namespaces} namespaces + ${s.configmaps} CA ConfigMaps (${s.bundle_bytes} B bundle each), created in ${s.create_s} s (${s.create_per_s}/s)`,
       `  cache sync ${s.sync_s} s (${caches})`,
       `  webhook RSS after sync ${s.rss_after_sync_mb} MiB (live heap after GC ${s.heap_live_after_sync_mb} MiB); peak ${s.rss_peak_mb} MiB incl. ${s.load_s} s of (a)`,
-      `  (a) from these caches: ${s.load_rps} req/s, p99 ${s.load_p99_ms} ms, ${s.load_errors} errors, answer ${s.load_answer}; scale run ${s.total_s} s`,
+      `  (a) from these caches: ${s.load_rps} req/s, p99 ${s.load_p99_ms} ms, ${s.load_errors} errors, answer ${s.load_answer}`,
+      `  (b) Connector, Secret read from the apiserver: ${s.connector_rps} req/s, p50 ${s.connector_p50_ms} ms, p99 ${s.connector_p99_ms} ms, ${s.connector_errors} errors, answer ${s.connector_answer}; scale run ${s.total_s} s`,
       "",
     ].join("\n"),
   );
