@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { DecisionSettings } from "./config.js";
 import type { Decide } from "./core/types.js";
 import type { Access, ClusterView, Lookup } from "./core/view.js";
@@ -30,11 +31,34 @@ export function buildDecisions(
     expiringWithinDays: settings.expiringWithinDays,
   };
   const margin = options.deadlineMarginMs ?? 1_000;
+  // Each decision sees the view through its deadline, and reads Secrets no older than itself.
+  const forRequest = (deadline: number | undefined) =>
+    withDeadline(freshFrom(view, performance.now()), deadline, margin);
   return {
     validate: (request, context) =>
-      decideValidation(request, policy, withDeadline(view, context.deadline, margin), clock()),
+      decideValidation(request, policy, forRequest(context.deadline), clock()),
     mutate: (request, context) =>
-      decideInjection(request, injection, withDeadline(view, context.deadline, margin), clock()),
+      decideInjection(request, injection, forRequest(context.deadline), clock()),
+  };
+}
+
+/**
+ * The view as seen by one decision that started at `startedAfter` (`performance.now()`): its
+ * Secret lookups share no API read sent before that moment, so a verdict never rests on a
+ * Secret older than its request (docs/architecture.md "The cluster view and its caches").
+ */
+export function freshFrom(view: ClusterView, startedAfter: number): ClusterView {
+  return {
+    getSecret: (namespace, name, freshness) =>
+      view.getSecret(namespace, name, {
+        startedAfter: Math.max(startedAfter, freshness?.startedAfter ?? startedAfter),
+      }),
+    getConfigMap: (namespace, name) => view.getConfigMap(namespace, name),
+    getClusterTrustBundles: (selection) => view.getClusterTrustBundles(selection),
+    getTrustManagerBundle: (name) => view.getTrustManagerBundle(name),
+    namespaceLabels: (name) => view.namespaceLabels(name),
+    featureFlag: (name) => view.featureFlag(name),
+    mayGet: (user, resource, namespace, name) => view.mayGet(user, resource, namespace, name),
   };
 }
 
@@ -101,7 +125,8 @@ function wrapAnswers(
   },
 ): ClusterView {
   return {
-    getSecret: (namespace, name) => wrap.lookup(view.getSecret(namespace, name)),
+    getSecret: (namespace, name, freshness) =>
+      wrap.lookup(view.getSecret(namespace, name, freshness)),
     getConfigMap: (namespace, name) => wrap.lookup(view.getConfigMap(namespace, name)),
     getClusterTrustBundles: (selection) => wrap.lookup(view.getClusterTrustBundles(selection)),
     getTrustManagerBundle: (name) => wrap.lookup(view.getTrustManagerBundle(name)),

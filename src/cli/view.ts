@@ -48,6 +48,7 @@ export function secretObject(object: KubeObject, namespace: string): SecretObjec
     namespace,
     name: object.metadata?.name ?? "",
     ...(object.metadata?.labels ? { labels: object.metadata.labels } : {}),
+    ...(typeof object.type === "string" ? { type: object.type } : {}),
     data,
   };
 }
