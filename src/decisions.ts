@@ -144,6 +144,7 @@ export function policySettings(settings: DecisionSettings): PolicySettings {
     systemNamespace: settings.systemNamespace,
     missingSecret: settings.missingSecret,
     allowedSecretNamespaces: settings.allowedSecretNamespaces,
+    trustedSecretNamespaces: settings.trustedSecretNamespaces,
     unverifiable: settings.unverifiable,
     authorizeReferences: settings.authorizeReferences,
     secretNamespaces: settings.secretNamespaces,

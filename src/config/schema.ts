@@ -195,7 +195,8 @@ export const DECISION_PROPERTIES = {
   flagConfigMap: name("flag-configmap", D, "subdomain", "connectors-config", "ConfigMap in the system namespace whose enable-custom-ca-certs gates the Connector rule"),
   missingSecret: oneOf("missing-secret", D, ["warn", "deny"], "warn", "a referenced Secret that does not exist: allow with a warning, or deny"),
   unverifiable: oneOf("unverifiable", D, ["deny", "warn"], "deny", "a Secret the API cannot return (error, timeout): deny, or allow with a warning"),
-  allowedSecretNamespaces: list("allowed-secret-namespaces", D, "namespaces cluster-scoped planes may reference CA Secrets in; empty allows any"),
+  allowedSecretNamespaces: list("allowed-secret-namespaces", D, "namespaces cluster-scoped planes may reference CA Secrets in (and the trusted ones); empty allows any"),
+  trustedSecretNamespaces: list("trusted-secret-namespaces", D, "namespaces whose CA Secrets objects of any namespace (and cluster-scoped ones) may reference: NAMESPACE for every rule, RULE=NAMESPACE for one; empty: a cross-namespace reference is denied", "trusted-namespace"),
   authorizeReferences: Type.Boolean({
     ...meta(
       "authorize-references",
