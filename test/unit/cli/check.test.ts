@@ -204,6 +204,93 @@ describe("ca-trust-webhook check", () => {
     expect(verdicts(off.stdout)).toEqual([["Connector team-a/git", "allowed", 1]]);
   });
 
+  it("takes the feature flags of a ConnectorsConfig in the input, over any flag ConfigMap", async () => {
+    const connector = {
+      apiVersion: "connectors.alauda.io/v1alpha1",
+      kind: "Connector",
+      metadata: { name: "git", namespace: "team-a" },
+      spec: { caCertSecretRef: { name: "absent" } },
+    };
+    const connectorsConfig = (value: unknown) => ({
+      apiVersion: "operator.connectors.alauda.io/v1alpha1",
+      kind: "ConnectorsConfig",
+      metadata: { name: "connectors-config", namespace: "connectors-operator" },
+      spec: {
+        components: { core: { spec: { featureFlags: { "enable-custom-ca-certs": value } } } },
+      },
+    });
+    const flagConfigMap = (value: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "connectors-config", namespace: "connectors-system" },
+      data: { "enable-custom-ca-certs": value },
+    });
+    const args = ["-f", "-", "-o", "json", "--missing-secret", "deny"];
+    const decision = async (...docs: unknown[]) => {
+      const result = await run(runCheck, args, { stdin: yaml(...docs, connector) });
+      return [result.code, verdicts(result.stdout)[0]?.[1], result.stderr];
+    };
+
+    expect(await decision(connectorsConfig("true"))).toEqual([1, "denied", ""]);
+    expect(await decision(connectorsConfig(true))).toEqual([1, "denied", ""]);
+    expect(await decision(connectorsConfig("false"), flagConfigMap("true"))).toEqual([
+      0,
+      "allowed",
+      "",
+    ]);
+    expect(await decision(flagConfigMap("true"), connectorsConfig("true"))).toEqual([
+      1,
+      "denied",
+      "",
+    ]);
+  });
+
+  it("with --cluster, reads the cluster's ConnectorsConfig when its API is served, over the cluster's ConfigMap", async () => {
+    const connector = {
+      apiVersion: "connectors.alauda.io/v1alpha1",
+      kind: "Connector",
+      metadata: { name: "git", namespace: "team-a" },
+      spec: { caCertSecretRef: { name: "absent" } },
+    };
+    const served = () =>
+      new FakeCluster()
+        .serve({
+          group: "operator.connectors.alauda.io",
+          version: "v1alpha1",
+          name: "connectorsconfigs",
+          kind: "ConnectorsConfig",
+          namespaced: true,
+        })
+        .add(
+          {
+            apiVersion: "operator.connectors.alauda.io/v1alpha1",
+            kind: "ConnectorsConfig",
+            metadata: { name: "connectors-config", namespace: "connectors-operator" },
+            spec: {
+              components: {
+                core: { spec: { featureFlags: { "enable-custom-ca-certs": "true" } } },
+              },
+            },
+          },
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "connectors-config", namespace: "connectors-system" },
+            data: { "enable-custom-ca-certs": "false" },
+          },
+        );
+    const args = ["-f", "-", "-o", "json", "--missing-secret", "deny", "--cluster"];
+
+    const withConfig = await run(runCheck, args, { stdin: yaml(connector), cluster: served() });
+    const forbidden = served();
+    forbidden.fail.set("listCustom:connectorsconfigs", 403);
+    const unreadable = await run(runCheck, args, { stdin: yaml(connector), cluster: forbidden });
+
+    expect([withConfig.code, verdicts(withConfig.stdout)[0]?.[1]]).toEqual([1, "denied"]);
+    // Without the right to list ConnectorsConfigs the ConfigMap answers (flag off): allowed.
+    expect([unreadable.code, verdicts(unreadable.stdout)[0]?.[1]]).toEqual([0, "allowed"]);
+  });
+
   it("notes a Pod whose namespace is in neither the input nor the cluster", async () => {
     const pod = {
       apiVersion: "v1",
