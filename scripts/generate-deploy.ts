@@ -24,7 +24,6 @@ import { join } from "node:path";
 import { Document } from "yaml";
 import {
   ALLOWED_NAMESPACES_PLACEHOLDER,
-  TRUSTED_NAMESPACES_PLACEHOLDER,
   deriveRegistration,
   FAIL_COMMENT,
   type Manifest,
@@ -32,6 +31,7 @@ import {
   RegistrationSchema,
   renderManifests,
   renderManifestsYaml,
+  TRUSTED_NAMESPACES_PLACEHOLDER,
 } from "../src/manifests.js";
 import { RULES_INPUT_SCHEMA } from "../src/policy/rule-schema.js";
 

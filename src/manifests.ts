@@ -715,9 +715,9 @@ function referenceValidations(
 
 /** Stand-ins for the values CEL fills into the engine's messages. */
 const SLOT = {
-  kind: "\u0000kind\u0000",
-  objectNs: "\u0000objectNamespace\u0000",
-  secretNs: "\u0000secretNamespace\u0000",
+  kind: "\uE000kind\uE000",
+  objectNs: "\uE000objectNamespace\uE000",
+  secretNs: "\uE000secretNamespace\uE000",
 } as const;
 
 /** Text with SLOT stand-ins as `concat` parts: literal text, and the CEL expression of each slot. */
@@ -726,10 +726,10 @@ function fillIn(
   slots: Record<string, { expression: string }>,
 ): (string | { expression: string })[] {
   const parts: (string | { expression: string })[] = [];
-  for (const piece of text.split(/(\u0000[a-zA-Z]+\u0000)/)) {
+  for (const piece of text.split(/(\uE000[a-zA-Z]+\uE000)/)) {
     if (piece === "") continue;
     const slot = slots[piece];
-    if (piece.startsWith("\u0000") && slot === undefined) {
+    if (piece.startsWith("\uE000") && slot === undefined) {
       throw new Error(`internal: no CEL for ${JSON.stringify(piece)}`);
     }
     parts.push(slot ?? piece);
