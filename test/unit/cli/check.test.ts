@@ -43,6 +43,7 @@ describe("ca-trust-webhook check", () => {
     expect(result.code).toBe(1);
     expect(verdicts(result.stdout)).toEqual([
       ["Connector my-namespace/damaged-ca", "denied", 0],
+      ["Connector my-namespace/registry-with-cert-manager-ca", "allowed", 0],
       ["Secret connectors-system/truncated-ca", "denied", 0],
       ["Secret my-namespace/my-internal-ca", "allowed", 1],
       ["Secret connectors-system/pasted-bundle", "denied", 0],
@@ -55,12 +56,16 @@ describe("ca-trust-webhook check", () => {
       ["Pod app-team/s3-client-no-injection", "allowed", 0],
       ["Pod app-team-no-ca/s3-client", "denied", 0],
       ["Pod app-team/s3-client", "allowed", 0],
+      ["CacheServer my-kcp/half-rotated", "denied", 0],
       ["Shard my-kcp/shard-2", "denied", 0],
       ["RootShard my-kcp/partners", "allowed", 0],
       ["FrontProxy my-kcp/partners-edge", "allowed", 0],
+      ["RootShard my-kcp/own-pki", "allowed", 0],
+      ["CacheServer my-kcp/own-pki-cache", "allowed", 0],
       ["FrontProxy my-kcp/my-frontproxy", "allowed", 0],
       ["RootShard my-kcp/root", "allowed", 0],
       ["DataPlane default/edge-inline", "allowed", 0],
+      ["DataPlane default/edge-trusted", "denied", 0],
       ["DataPlane default/edge-from-secret", "denied", 0],
       ["ClusterDataPlane /shared", "denied", 0],
       ["WorkflowPlane team-a/ci", "denied", 0],
@@ -70,12 +75,13 @@ describe("ca-trust-webhook check", () => {
       ["ClusterWorkflowPlane /local", "allowed", 0],
       ["ClusterObservabilityPlane /local", "allowed", 0],
       ["BuildPlane acme/ci", "allowed", 0],
+      ["ObservabilityPlane acme/observer", "allowed", 1],
       ["ClusterDataPlane /default", "allowed", 0],
       ["ClusterWorkflowPlane /default", "allowed", 0],
       ["DataPlane acme/prod-eu", "allowed", 0],
     ]);
-    // The two injection ServiceAccounts and the Connectors how-to's ConnectorsConfig.
-    expect(result.stderr).toBe("3 objects of unsupported kinds ignored\n");
+    // The two injection ServiceAccounts (the how-to's ConnectorsConfig sets the flags).
+    expect(result.stderr).toBe("2 objects of unsupported kinds ignored\n");
   });
 
   it("prints one kubectl-like line per object, warnings indented, the file of a denial", async () => {
@@ -93,7 +99,7 @@ describe("ca-trust-webhook check", () => {
       /^WorkflowPlane team-a\/ci denied: spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Forbidden: /,
     );
     expect(lines[1]).toBe(
-      `  at ${example("openchoreo/invalid-cross-namespace-workflowplane.yaml")}:4`,
+      `  at ${example("openchoreo/invalid-cross-namespace-workflowplane.yaml")}:5`,
     );
     expect(lines[2]).toBe("Connector my-namespace/secret-comes-later allowed with 1 warning");
     expect(lines[3]).toMatch(/^ {2}Warning: spec\.caCertSecretRef\.name: /);
