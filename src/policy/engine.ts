@@ -90,8 +90,13 @@ export async function decideValidation(
     rule.type === "reference" &&
     sameReferences(rule, object, request.oldObject)
   ) {
+    // The reason first: a warning may be cut at 120 characters.
     return allowed([
-      ...outcome.errors.map((e) => `${e.text} (unchanged by this update)`),
+      ...outcome.errors.map((e) =>
+        e.summary === undefined
+          ? `${e.text} (unchanged by this update)`
+          : `${e.field}: unchanged by this update, but ${e.summary}`,
+      ),
       ...outcome.warnings,
     ]);
   }
@@ -359,6 +364,7 @@ async function checkReference(
     expiringWithinDays: ctx.settings.expiringWithinDays,
   });
   for (const problem of check.errors) {
+    const summary = `${problem.reason} (Secret ${secretNamespace}/${ref.name}${problem.key === undefined ? "" : ` key "${problem.key}"`})`;
     // The key the object itself named is the value at fault; otherwise the Secret it named.
     if (ref.keyField !== undefined && problem.key === ref.keyField.key) {
       errors.push(
@@ -367,10 +373,11 @@ async function checkReference(
           ref.keyField.path,
           ref.keyField.key,
           problem.detail,
+          summary,
         ),
       );
     } else {
-      errors.push(fieldError("Invalid", ref.namePath, ref.name, problem.detail));
+      errors.push(fieldError("Invalid", ref.namePath, ref.name, problem.detail, summary));
     }
   }
   warnings.push(...check.warnings);

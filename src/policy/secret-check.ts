@@ -37,6 +37,8 @@ export interface SecretProblem {
   readonly type: "missing" | "invalid";
   /** The reason, naming the Secret and the key: `Secret a/b key "ca.crt": PEM block 1: ...`. */
   readonly detail: string;
+  /** The reason alone: `PEM block 1: BEGIN without END`, `no key "ca.crt" (keys: tls.crt)`. */
+  readonly reason: string;
 }
 
 /** The verdict on the Secret: no `errors` means it satisfies the reference. */
@@ -113,18 +115,20 @@ function missing(
     present.length > 0
       ? ` (keys: ${present.slice(0, 8).join(", ")}${present.length > 8 ? ", ..." : ""})`
       : " (no data)";
-  return { key, type: "missing", detail: `${where} has no key "${key}"${keys}` };
+  return {
+    key,
+    type: "missing",
+    detail: `${where} has no key "${key}"${keys}`,
+    reason: `no key "${key}"${keys}`,
+  };
 }
 
 /** Errors of one value become one problem of its key; warnings are prefixed with where. */
 function collect(analysis: BundleAnalysis, key: string, where: string, out: Collected): void {
   const hard = analysis.findings.filter((f) => f.severity === "error");
   if (hard.length > 0) {
-    out.errors.push({
-      key,
-      type: "invalid",
-      detail: `${where} ${hard.map((f) => f.message).join("; ")}`,
-    });
+    const reason = hard.map((f) => f.message).join("; ");
+    out.errors.push({ key, type: "invalid", detail: `${where} ${reason}`, reason });
   }
   for (const f of analysis.findings) {
     if (f.severity === "warning") out.warnings.push(`${where} ${f.message}`);
@@ -154,21 +158,20 @@ function checkCaWithKey(
   collect({ ...analysis, findings }, keys.certificate, at, out);
   if (first === undefined || analysis.findings.some((f) => f.severity === "error")) return;
   if (!first.isCA) {
-    out.errors.push({
-      key: keys.certificate,
-      type: "invalid",
-      detail: `${at} certificate ${first.index + 1} (sha256 ${first.fingerprintSha256.slice(0, 12)}) is not a CA (no CA:TRUE); it must be the signing CA`,
-    });
+    const reason = `certificate ${first.index + 1} (sha256 ${first.fingerprintSha256.slice(0, 12)}) is not a CA (no CA:TRUE); it must be the signing CA`;
+    out.errors.push({ key: keys.certificate, type: "invalid", detail: `${at} ${reason}`, reason });
     return;
   }
   if (privateKey === undefined) return;
   const der = certificateDer(certificate, first.index);
   const check = der === undefined ? undefined : checkPrivateKeyFor(der, privateKey);
   if (check !== undefined && !check.ok) {
+    const reason = `${check.message} in "${keys.certificate}"`;
     out.errors.push({
       key: keys.privateKey,
       type: "invalid",
-      detail: `${where} key "${keys.privateKey}": ${check.message} in "${keys.certificate}"`,
+      detail: `${where} key "${keys.privateKey}": ${reason}`,
+      reason,
     });
   }
 }
@@ -188,11 +191,8 @@ function checkEligible(
   const data = secret.data ?? {};
   const allKeys = Object.keys(data);
   if (allKeys.length > MAX_SECRET_KEYS) {
-    out.errors.push({
-      key: undefined,
-      type: "invalid",
-      detail: `${where} has ${allKeys.length.toLocaleString("en-US")} keys; a CA Secret read key by key may have at most ${MAX_SECRET_KEYS.toLocaleString("en-US")}`,
-    });
+    const reason = `${allKeys.length.toLocaleString("en-US")} keys; a CA Secret read key by key may have at most ${MAX_SECRET_KEYS.toLocaleString("en-US")}`;
+    out.errors.push({ key: undefined, type: "invalid", detail: `${where} has ${reason}`, reason });
     return;
   }
   // Each value is bounded by the analysis (MAX_BUNDLE_BLOCKS), but a Secret of many values is
@@ -210,11 +210,8 @@ function checkEligible(
     blocks += countPemBlocks(bytes);
   }
   if (blocks > MAX_BUNDLE_BLOCKS) {
-    out.errors.push({
-      key: undefined,
-      type: "invalid",
-      detail: `${where} has ${blocks.toLocaleString("en-US")} PEM blocks across ${eligible.length.toLocaleString("en-US")} keys; at most ${MAX_BUNDLE_BLOCKS} are analysed per Secret`,
-    });
+    const reason = `${blocks.toLocaleString("en-US")} PEM blocks across ${eligible.length.toLocaleString("en-US")} keys; at most ${MAX_BUNDLE_BLOCKS} are analysed per Secret`;
+    out.errors.push({ key: undefined, type: "invalid", detail: `${where} has ${reason}`, reason });
     return;
   }
   let certificates = 0;
@@ -224,10 +221,13 @@ function checkEligible(
     collect(analysis, k, `${where} key "${k}":`, out);
   }
   if (eligible.length === 0 || (certificates === 0 && out.errors.length === 0)) {
+    const reason =
+      "no CA certificate (keys ending .crt or .pem, or values holding a PEM header, are read)";
     out.errors.push({
       key: undefined,
       type: "invalid",
-      detail: `${where} holds no CA certificate (keys ending .crt or .pem, or values holding a PEM header, are read)`,
+      detail: `${where} holds ${reason}`,
+      reason,
     });
   }
 }
