@@ -763,8 +763,8 @@ describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook se
       namespaced: false,
       spelling: "secretKeyRef",
       refNamespace: undefined,
-      status: 422,
-      reason: "Invalid",
+      status: 403,
+      reason: "Forbidden",
       field: "spec.clusterAgent.clientCA.secretKeyRef.namespace",
     },
     {
@@ -775,8 +775,8 @@ describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook se
       namespaced: false,
       spelling: "secretRef",
       refNamespace: "",
-      status: 422,
-      reason: "Invalid",
+      status: 403,
+      reason: "Forbidden",
       field: "spec.clusterAgent.clientCA.secretRef.namespace",
     },
     {
