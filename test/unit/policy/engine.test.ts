@@ -909,7 +909,7 @@ const scenarios: Scenario[] = [
   },
 ];
 
-/** kcp-operator's other CA references (upstream-facts: the kcp table), on the kinds that have them. */
+/** kcp-operator's other CA references (docs/architecture.md "The built-in rules"), on the kinds that have them. */
 function KCP_SCENARIOS(): Scenario[] {
   const kcpScenario = (
     name: string,
