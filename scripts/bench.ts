@@ -702,7 +702,8 @@ function printScale(s: ScaleFigures): void {
       `  cache sync ${s.sync_s} s (${caches})`,
       `  webhook RSS after sync ${s.rss_after_sync_mb} MiB (live heap after GC ${s.heap_live_after_sync_mb} MiB); peak ${s.rss_peak_mb} MiB incl. ${s.load_s} s of (a)`,
       `  reference index over ${s.referencing_objects} DataPlanes: synced in ${s.index_sync_s} s (${JSON.stringify(s.index_sizes)}); live heap ${s.heap_live_after_sync_mb} -> ${s.heap_live_with_index_mb} MiB (+${s.index_heap_mb} MiB), RSS ${s.rss_with_index_mb} MiB`,
-      `  (a) from these caches: ${s.load_rps} req/s, p99 ${s.load_p99_ms} ms, ${s.load_errors} errors, answer ${s.load_answer}; scale run ${s.total_s} s`,
+      `  (a) from these caches: ${s.load_rps} req/s, p99 ${s.load_p99_ms} ms, ${s.load_errors} errors, answer ${s.load_answer}`,
+      `  (b) Connector, Secret read from the apiserver: ${s.connector_rps} req/s, p50 ${s.connector_p50_ms} ms, p99 ${s.connector_p99_ms} ms, ${s.connector_errors} errors, answer ${s.connector_answer}; scale run ${s.total_s} s`,
       "",
     ].join("\n"),
   );

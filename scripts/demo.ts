@@ -23,7 +23,13 @@ import {
   startControlPlane,
 } from "./harness/controlplane.js";
 import { installCrds } from "./harness/crds.js";
-import { exampleComment, exampleFiles, exampleObjects, examplePath } from "./harness/examples.js";
+import {
+  exampleComment,
+  exampleConfig,
+  exampleFiles,
+  exampleObjects,
+  examplePath,
+} from "./harness/examples.js";
 import { toYaml } from "./harness/manifests.js";
 import { INJECT_ENABLED, RESTRICTED } from "./harness/namespaces.js";
 import { EXAMPLES_DIR, REPO_ROOT } from "./harness/paths.js";
@@ -423,7 +429,11 @@ function familyOrder(family: string, first: readonly string[]): string[] {
   return [...first, ...rest];
 }
 
-/** Applies each example with kubectl, under a header saying what it shows and expects. */
+/**
+ * Applies each example with kubectl, under a header saying what it shows and expects. An
+ * example with a `# Config:` line goes through a second webhook started with those options,
+ * registered in place of the demo's for that one apply.
+ */
 async function applyExamples(demo: Demo, files: readonly string[]): Promise<void> {
   for (const file of files) {
     if (demo.verdicts.has(file)) continue; // applied in an earlier section
@@ -431,8 +441,40 @@ async function applyExamples(demo: Demo, files: readonly string[]): Promise<void
     heading(file);
     if (what) note(what);
     if (verdict) note(`expected: ${verdict}`);
-    const result = await kubectlShown(demo, ["apply", "-f", exampleArg(file)]);
+    const options = exampleConfig(file);
+    const apply = () => kubectlShown(demo, ["apply", "-f", exampleArg(file)]);
+    const result = options.length === 0 ? await apply() : await withOptions(demo, options, apply);
     demo.verdicts.set(file, summarizeVerdict(applyVerdict(result)));
+  }
+}
+
+/** Runs `work` with a webhook started with `options` registered instead of the demo's. */
+async function withOptions<T>(
+  demo: Demo,
+  options: readonly string[],
+  work: () => Promise<T>,
+): Promise<T> {
+  note(`through a second webhook started with ${options.join(" ")}`);
+  const configured = await startWebhook(demo.cp, { extraArgs: options });
+  try {
+    const registration = await registerWebhooks(demo.cp, {
+      name: "ca-trust-webhook-configured",
+      url: configured.url,
+      caBundle: configured.caPem,
+      failurePolicy: "Fail",
+      mutating: false,
+    });
+    await waitForWebhookCalled(demo.cp, configured, { namespace: "default", registration });
+    return await work();
+  } finally {
+    await configured.stop();
+    await registerWebhooks(demo.cp, {
+      name: "ca-trust-webhook",
+      url: demo.server.url,
+      caBundle: demo.server.caPem,
+      failurePolicy: "Fail",
+      mutatingNamespaceSelector: { matchLabels: { ...INJECT_ENABLED } },
+    });
   }
 }
 

@@ -33,6 +33,7 @@ import {
   RegistrationSchema,
   renderManifests,
   renderManifestsYaml,
+  TRUSTED_NAMESPACES_PLACEHOLDER,
   WEBHOOK_NAMES,
 } from "../src/manifests.js";
 import { RULES_INPUT_SCHEMA } from "../src/policy/rule-schema.js";
@@ -40,7 +41,7 @@ import { RULES_INPUT_SCHEMA } from "../src/policy/rule-schema.js";
 const CHART = "deploy/helm/ca-trust-webhook";
 export const VALUES_SCHEMA = `${CHART}/values.schema.json`;
 
-const NO_CONFIG = { rules: [], allowedSecretNamespaces: [] };
+const NO_CONFIG = { rules: [], allowedSecretNamespaces: [], trustedSecretNamespaces: [] };
 
 /** Template expressions that stand in the rendered objects for the release's values. */
 const RELEASE = {
@@ -104,9 +105,10 @@ function builtinRegistration(): string {
 }
 
 /**
- * The chart's helpers for the registration data: where it comes from and the one substitution
- * the chart does itself, `allowedSecretNamespaces` into the flagged validations (as
- * src/manifests.ts policyValidations does).
+ * The chart's helpers for the registration data: where it comes from and the two substitutions
+ * the chart does itself, `allowedSecretNamespaces` into the flagged validations and the
+ * namespaces `trustedSecretNamespaces` trusts for each validation's rule (as src/manifests.ts
+ * policyValidations does).
  */
 const REGISTRATION_HELPERS = `${DO_NOT_EDIT}
 
@@ -130,24 +132,34 @@ built-in rules than this chart's. */ -}}
 {{- toYaml $registration -}}
 {{- end }}
 
-{{- /* The policy's validations for values.allowedSecretNamespaces: the flagged ones only when it
-is set, with the placeholder replaced by the list. */ -}}
+{{- /* The policy's validations for values.allowedSecretNamespaces and
+values.trustedSecretNamespaces: those flagged allowedSecretNamespaces only when that list is set,
+with its placeholder replaced by the list, and in every one the trusted placeholder replaced by
+the namespaces trusted for its rule (trustedFor): the entries without RULE= and those with it. */ -}}
 {{- define "ca-trust-webhook.policyValidations" -}}
 {{- $placeholder := ${JSON.stringify(ALLOWED_NAMESPACES_PLACEHOLDER)} -}}
+{{- $trustedPlaceholder := ${JSON.stringify(TRUSTED_NAMESPACES_PLACEHOLDER)} -}}
 {{- $cel := list -}}
 {{- $quoted := list -}}
 {{- range .allowed -}}
 {{- $cel = append $cel (printf "'%s'" .) -}}
 {{- $quoted = append $quoted (printf "%q" .) -}}
 {{- end -}}
+{{- $trusted := .trusted -}}
 {{- $out := list -}}
 {{- range $validation := .validations -}}
-{{- if not $validation.allowedSecretNamespaces -}}
-{{- $out = append $out $validation -}}
-{{- else if $cel -}}
+{{- if or (not $validation.allowedSecretNamespaces) $cel -}}
+{{- $trustedCel := list -}}
+{{- range $entry := $trusted -}}
+{{- $namespace := last (splitList "=" $entry) -}}
+{{- $rule := trimSuffix (printf "=%s" $namespace) $entry -}}
+{{- if or (eq $rule $entry) (eq $rule ($validation.trustedFor | default "")) -}}
+{{- $trustedCel = append $trustedCel (printf "'%s'" $namespace) -}}
+{{- end -}}
+{{- end -}}
 {{- $v := dict "reason" $validation.reason -}}
 {{- range $key := list "expression" "message" "messageExpression" -}}
-{{- $_ := set $v $key (get $validation $key | replace (printf "'%s'" $placeholder) (join ", " $cel) | replace (printf "%q" $placeholder) (join ", " $quoted)) -}}
+{{- $_ := set $v $key (get $validation $key | replace (printf "'%s'" $placeholder) (join ", " $cel) | replace (printf "%q" $placeholder) (join ", " $quoted) | replace (printf "'%s'" $trustedPlaceholder) (join ", " (uniq $trustedCel))) -}}
 {{- end -}}
 {{- $out = append $out $v -}}
 {{- end -}}
@@ -328,7 +340,7 @@ function admissionPolicyTemplate(): string {
     metadata: METADATA("-cross-namespace", false),
     resourceRules: DATA("toYaml $registration.policy.resourceRules"),
     validations: DATA(
-      'include "ca-trust-webhook.policyValidations" (dict "validations" $registration.policy.validations "allowed" .Values.allowedSecretNamespaces)',
+      'include "ca-trust-webhook.policyValidations" (dict "validations" $registration.policy.validations "allowed" .Values.allowedSecretNamespaces "trusted" .Values.trustedSecretNamespaces)',
     ),
   });
 }

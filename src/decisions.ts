@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { DecisionSettings } from "./config.js";
 import type { Decide } from "./core/types.js";
 import type { Access, ClusterView, Lookup } from "./core/view.js";
@@ -39,9 +40,13 @@ export function buildDecisions(
   const guard = guardSettings(settings);
   const references = options.references ?? NO_REFERENCES;
   const onGuarded = options.onGuarded;
+  // Each validation sees the view through its deadline, and reads Secrets no older than itself
+  // (injection reads no Secret: its view needs no freshness wrapper on the hot path).
+  const forRequest = (deadline: number | undefined) =>
+    withDeadline(freshFrom(view, performance.now()), deadline, margin);
   return {
     validate: (request, context) =>
-      decideValidation(request, policy, withDeadline(view, context.deadline, margin), clock()),
+      decideValidation(request, policy, forRequest(context.deadline), clock()),
     mutate: (request, context) =>
       decideInjection(request, injection, withDeadline(view, context.deadline, margin), clock()),
     // From memory only (the index, the request, the watched flag and Namespace caches): no
@@ -77,6 +82,26 @@ export function guardSettings(settings: DecisionSettings): GuardSettings {
             key: injection.customCa.configMapKey,
             onFailure: settings.injectionOnFailure,
           },
+  };
+}
+
+/**
+ * The view as seen by one decision that started at `startedAfter` (`performance.now()`): its
+ * Secret lookups share no API read sent before that moment, so a verdict never rests on a
+ * Secret older than its request (docs/architecture.md "The cluster view and its caches").
+ */
+export function freshFrom(view: ClusterView, startedAfter: number): ClusterView {
+  return {
+    getSecret: (namespace, name, freshness) =>
+      view.getSecret(namespace, name, {
+        startedAfter: Math.max(startedAfter, freshness?.startedAfter ?? startedAfter),
+      }),
+    getConfigMap: (namespace, name) => view.getConfigMap(namespace, name),
+    getClusterTrustBundles: (selection) => view.getClusterTrustBundles(selection),
+    getTrustManagerBundle: (name) => view.getTrustManagerBundle(name),
+    namespaceLabels: (name) => view.namespaceLabels(name),
+    featureFlag: (name) => view.featureFlag(name),
+    mayGet: (user, resource, namespace, name) => view.mayGet(user, resource, namespace, name),
   };
 }
 
@@ -143,7 +168,8 @@ function wrapAnswers(
   },
 ): ClusterView {
   return {
-    getSecret: (namespace, name) => wrap.lookup(view.getSecret(namespace, name)),
+    getSecret: (namespace, name, freshness) =>
+      wrap.lookup(view.getSecret(namespace, name, freshness)),
     getConfigMap: (namespace, name) => wrap.lookup(view.getConfigMap(namespace, name)),
     getClusterTrustBundles: (selection) => wrap.lookup(view.getClusterTrustBundles(selection)),
     getTrustManagerBundle: (name) => wrap.lookup(view.getTrustManagerBundle(name)),
@@ -161,6 +187,7 @@ export function policySettings(settings: DecisionSettings): PolicySettings {
     systemNamespace: settings.systemNamespace,
     missingSecret: settings.missingSecret,
     allowedSecretNamespaces: settings.allowedSecretNamespaces,
+    trustedSecretNamespaces: settings.trustedSecretNamespaces,
     unverifiable: settings.unverifiable,
     authorizeReferences: settings.authorizeReferences,
     secretNamespaces: settings.secretNamespaces,

@@ -8,6 +8,7 @@ import {
   INJECT_LABEL_VALUES,
   type InjectionSettings,
 } from "./inject/settings.js";
+import { crossNamespaceDetail, notAllowedDetail } from "./policy/engine.js";
 import {
   BUILTIN_RULES,
   type LabelledSecretRule,
@@ -115,7 +116,10 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = Object.freeze({
  * What of the configuration the registration depends on; the CA ConfigMap's name (for the
  * guard) defaults to injection's default.
  */
-export type ManifestConfig = Pick<DecisionSettings, "rules" | "allowedSecretNamespaces"> & {
+export type ManifestConfig = Pick<
+  DecisionSettings,
+  "rules" | "allowedSecretNamespaces" | "trustedSecretNamespaces"
+> & {
   readonly injection?: Pick<InjectionSettings, "customCa">;
 };
 
@@ -145,7 +149,7 @@ export function renderManifests(
     out.push(validatingWebhooks(registration, caConfigMap, o), mutatingWebhooks(o));
   }
   if (o.only === "vap" || o.only === "all") {
-    out.push(...admissionPolicy(registration, config.allowedSecretNamespaces));
+    out.push(...admissionPolicy(registration, config));
   }
   if (o.only === "rbac" || o.only === "all") out.push(...referencesRole(registration, o));
   return out;
@@ -190,6 +194,12 @@ const PolicyValidationSchema = Type.Object(
      * same way, so `--set allowedSecretNamespaces` needs no new registration).
      */
     allowedSecretNamespaces: Type.Optional(Type.Literal(true)),
+    /**
+     * The rule whose trusted namespaces (`trustedSecretNamespaces`: the entries for every
+     * rule and those for this one) replace `TRUSTED_NAMESPACES_PLACEHOLDER` in the expression;
+     * none trusted leaves an empty list (the chart does the same).
+     */
+    trustedFor: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );
@@ -236,6 +246,8 @@ export type Registration = Static<typeof RegistrationSchema>;
 
 /** Stands for the list of `allowedSecretNamespaces` in a flagged validation. */
 export const ALLOWED_NAMESPACES_PLACEHOLDER = "__ALLOWED_SECRET_NAMESPACES__";
+/** Stands for the namespaces trusted for a validation's rule (`trustedFor`). */
+export const TRUSTED_NAMESPACES_PLACEHOLDER = "__TRUSTED_SECRET_NAMESPACES__";
 
 /**
  * The registration's rule-derived parts for the built-in rules followed by `rules` (the config
@@ -294,32 +306,41 @@ export function watchRules(rules: readonly ReferenceRule[]): PolicyRule[] {
 }
 
 /**
- * The policy's validations for an `allowedSecretNamespaces` list: the flagged ones only when
- * it is set, with the placeholder replaced by the list (as CEL literals in expressions, in
- * double quotes in messages). The chart's `ca-trust-webhook.policyValidations` does the same
- * replacement; namespaces are DNS labels, so neither needs escaping.
+ * The policy's validations for the installation's namespace lists: the ones flagged
+ * `allowedSecretNamespaces` only when that list is set, with its placeholder replaced by the
+ * list (as CEL literals in expressions, in double quotes in messages), and in every one with
+ * `trustedFor` the trusted placeholder replaced by the namespaces trusted for that rule (none:
+ * an empty list). The chart's `ca-trust-webhook.policyValidations` does the same replacements;
+ * namespaces are DNS labels, so neither needs escaping.
  */
 export function policyValidations(
   validations: readonly PolicyValidation[],
-  allowed: readonly string[],
+  config: Pick<ManifestConfig, "allowedSecretNamespaces" | "trustedSecretNamespaces">,
 ): Validation[] {
+  const allowed = config.allowedSecretNamespaces;
   const celList = allowed.map(cel).join(", ");
   const quotedList = allowed.map((n) => `"${n}"`).join(", ");
   const out: Validation[] = [];
-  for (const { allowedSecretNamespaces, ...v } of validations) {
-    if (allowedSecretNamespaces !== true) out.push(v);
-    else if (allowed.length > 0) {
-      const fill = (text: string) =>
-        text
-          .replaceAll(cel(ALLOWED_NAMESPACES_PLACEHOLDER), celList)
-          .replaceAll(`"${ALLOWED_NAMESPACES_PLACEHOLDER}"`, quotedList);
-      out.push({
-        ...v,
-        expression: fill(v.expression),
-        message: fill(v.message),
-        messageExpression: fill(v.messageExpression),
-      });
-    }
+  for (const { allowedSecretNamespaces, trustedFor, ...v } of validations) {
+    if (allowedSecretNamespaces === true && allowed.length === 0) continue;
+    const trusted = [
+      ...new Set(
+        config.trustedSecretNamespaces
+          .filter((t) => t.rule === undefined || t.rule === trustedFor)
+          .map((t) => t.namespace),
+      ),
+    ];
+    const fill = (text: string) =>
+      text
+        .replaceAll(cel(ALLOWED_NAMESPACES_PLACEHOLDER), celList)
+        .replaceAll(`"${ALLOWED_NAMESPACES_PLACEHOLDER}"`, quotedList)
+        .replaceAll(cel(TRUSTED_NAMESPACES_PLACEHOLDER), trusted.map(cel).join(", "));
+    out.push({
+      ...v,
+      expression: fill(v.expression),
+      message: fill(v.message),
+      messageExpression: fill(v.messageExpression),
+    });
   }
   return out;
 }
@@ -608,18 +629,15 @@ function mutatingWebhooks(o: ManifestOptions): Manifest {
 
 // --- ValidatingAdmissionPolicy -----------------------------------------------------------
 
-type Validation = Omit<PolicyValidation, "allowedSecretNamespaces">;
+type Validation = Omit<PolicyValidation, "allowedSecretNamespaces" | "trustedFor">;
 
 /**
  * The policy that enforces the namespace rules of the engine inside the apiserver, for the
  * rules of `deriveRegistration` (its validations are `referenceValidations`). Objects being
  * deleted are never matched (a finalizer removal must not be blocked).
  */
-function admissionPolicy(
-  registration: Registration,
-  allowedSecretNamespaces: readonly string[],
-): Manifest[] {
-  const validations = policyValidations(registration.policy.validations, allowedSecretNamespaces);
+function admissionPolicy(registration: Registration, config: ManifestConfig): Manifest[] {
+  const validations = policyValidations(registration.policy.validations, config);
   if (validations.length === 0) return [];
   return [
     {
@@ -786,10 +804,13 @@ function selfManagedPolicy(o: ManifestOptions): Manifest[] {
 
 /**
  * The namespace rules of the engine (policy/engine.ts `checkReference`) as CEL, for one
- * reference spelling: a namespaced kind's reference names no other namespace; a
- * cluster-scoped kind's names one (from `allowedSecretNamespaces` when that is set: the
- * flagged validation). An UPDATE that leaves the namespace field as it was is allowed (the
- * engine's ratcheting).
+ * reference spelling: a namespaced kind's reference names no other namespace than a trusted
+ * one; a cluster-scoped kind's names one (from `allowedSecretNamespaces` or the trusted ones
+ * when the former is set: the flagged validation). An UPDATE that leaves the reference as it
+ * was is allowed (the engine's ratcheting). The messages are the engine's, word for word
+ * (`crossNamespaceDetail`, `notAllowedDetail`), with the object's values filled in by CEL. Every
+ * validation denies with reason Forbidden: for Invalid the apiserver wraps the message in a
+ * field error of its own with an empty path, and kubectl prints `is invalid: : ...`.
  */
 function referenceValidations(
   rule: ReferenceRule,
@@ -802,22 +823,25 @@ function referenceValidations(
   const ns = (root: string) =>
     nsField === undefined ? "''" : `${refValue(root)}${optionalPath(nsField)}.orValue('')`;
   const kind = { expression: "request.kind.kind" };
+  const secretNs = { expression: ns("object") };
+  const trusted = `${ns("object")} in [${cel(TRUSTED_NAMESPACES_PLACEHOLDER)}]`;
   if (rule.scope === "Namespaced") {
     if (nsField === undefined) return [];
     const path = `${ref}.${nsField}`;
-    const tail = "; cross-namespace CA references are not allowed";
     return [
       {
-        expression: `!(${gate}) || ${ns("object")} in ['', request.namespace] || ${unchanged(refValue)}`,
-        message: `${path}: Forbidden: must be the object's namespace${tail}`,
+        expression: `!(${gate}) || ${ns("object")} in ['', request.namespace] || ${trusted} || ${unchanged(refValue)}`,
+        message: `${path}: Forbidden: must be the object's namespace: put the CA Secret there, or have an administrator trust the Secret's namespace with --trusted-secret-namespaces`,
         messageExpression: concat(
-          `${path}: Forbidden: must be "`,
-          { expression: "request.namespace" },
-          '" (the ',
-          kind,
-          `'s namespace)${tail}`,
+          `${path}: Forbidden: `,
+          ...fillIn(crossNamespaceDetail(rule.name, SLOT.kind, SLOT.objectNs, SLOT.secretNs), {
+            [SLOT.kind]: kind,
+            [SLOT.objectNs]: { expression: "request.namespace" },
+            [SLOT.secretNs]: secretNs,
+          }),
         ),
         reason: "Forbidden",
+        trustedFor: rule.name,
       },
     ];
   }
@@ -830,21 +854,49 @@ function referenceValidations(
       expression: `!(${gate}) || !${refValue("object")}.hasValue() || ${ns("object")} != '' || ${unchanged(refValue)}`,
       message: `${required}object${requiredTail}`,
       messageExpression: concat(required, kind, requiredTail),
-      reason: "Invalid",
+      reason: "Forbidden",
     },
   ];
   if (nsField !== undefined) {
-    const forbidden = `${at}: Forbidden: must be one of "${ALLOWED_NAMESPACES_PLACEHOLDER}"`;
+    const detail = notAllowedDetail(rule.name, [ALLOWED_NAMESPACES_PLACEHOLDER], SLOT.secretNs);
     out.push({
       // An empty namespace is the Required error above, not this one.
-      expression: `!(${gate}) || ${celIn(ns("object"), ["", ALLOWED_NAMESPACES_PLACEHOLDER])} || ${unchanged(refValue)}`,
-      message: forbidden,
-      messageExpression: concat(forbidden),
+      expression: `!(${gate}) || ${celIn(ns("object"), ["", ALLOWED_NAMESPACES_PLACEHOLDER])} || ${trusted} || ${unchanged(refValue)}`,
+      message: `${at}: Forbidden: must be one of "${ALLOWED_NAMESPACES_PLACEHOLDER}" (--allowed-secret-namespaces) or a namespace trusted with --trusted-secret-namespaces`,
+      messageExpression: concat(
+        `${at}: Forbidden: `,
+        ...fillIn(detail, { [SLOT.secretNs]: secretNs }),
+      ),
       reason: "Forbidden",
       allowedSecretNamespaces: true,
+      trustedFor: rule.name,
     });
   }
   return out;
+}
+
+/** Stand-ins for the values CEL fills into the engine's messages. */
+const SLOT = {
+  kind: "\uE000kind\uE000",
+  objectNs: "\uE000objectNamespace\uE000",
+  secretNs: "\uE000secretNamespace\uE000",
+} as const;
+
+/** Text with SLOT stand-ins as `concat` parts: literal text, and the CEL expression of each slot. */
+function fillIn(
+  text: string,
+  slots: Record<string, { expression: string }>,
+): (string | { expression: string })[] {
+  const parts: (string | { expression: string })[] = [];
+  for (const piece of text.split(/(\uE000[a-zA-Z]+\uE000)/)) {
+    if (piece === "") continue;
+    const slot = slots[piece];
+    if (piece.startsWith("\uE000") && slot === undefined) {
+      throw new Error(`internal: no CEL for ${JSON.stringify(piece)}`);
+    }
+    parts.push(slot ?? piece);
+  }
+  return parts;
 }
 
 /**
@@ -875,7 +927,14 @@ function celIn(subject: string, values: readonly string[]): string {
 
 /** CEL string concatenation of literal text and expressions (a messageExpression). */
 function concat(...parts: (string | { expression: string })[]): string {
-  return parts.map((p) => (typeof p === "string" ? cel(p) : p.expression)).join(" + ");
+  const merged: (string | { expression: string })[] = [];
+  for (const part of parts) {
+    const previous = merged.at(-1);
+    if (typeof part === "string" && typeof previous === "string")
+      merged[merged.length - 1] = previous + part;
+    else merged.push(part);
+  }
+  return merged.map((p) => (typeof p === "string" ? cel(p) : p.expression)).join(" + ");
 }
 
 // --- YAML --------------------------------------------------------------------------------

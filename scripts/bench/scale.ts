@@ -5,7 +5,10 @@
  * informer-backed KubeClusterView (CA ConfigMaps by name in every namespace, Namespaces, the
  * flag ConfigMap, labelled Secrets): time until every cache has synced, RSS after the sync,
  * then the Secret guard's reference index (its sync, and the heap after a full GC with and
- * without it), and RSS and latency while it answers scenario (a) from those caches.
+ * without it), and RSS and latency while it answers scenario (a) from those caches. Then
+ * scenario (b), the Connector, against the same view: its Secret is read from the apiserver
+ * (a GET per review, after a SubjectAccessReview answered from its cache), which is what a
+ * validation costs when nothing about the Secret is reused.
  */
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
@@ -16,10 +19,13 @@ import { installCrds } from "../harness/crds.js";
 import { startChild } from "./child.js";
 import {
   CA_CONFIGMAP,
+  CONNECTOR_NAMESPACE,
   caBundle,
+  connectorReview,
   FLAG_CONFIGMAP,
   POD_NAMESPACE,
   podReview,
+  SECRET_3_CERTS,
   servingCertificate,
 } from "./fixtures.js";
 import { APISERVER_QUERY, closedLoop } from "./load.js";
@@ -56,6 +62,12 @@ export interface ScaleFigures {
   load_p99_ms: number;
   load_errors: number;
   load_answer: string;
+  /** Scenario (b), the Connector, its Secret read from the apiserver, for `load_s` seconds. */
+  connector_rps: number;
+  connector_p50_ms: number;
+  connector_p99_ms: number;
+  connector_errors: number;
+  connector_answer: string;
   /** Peak RSS of the webhook over its whole life (sync + load). */
   rss_peak_mb: number;
   total_s: number;
@@ -124,6 +136,31 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleFigures> {
       });
     });
     const createS = (performance.now() - c0) / 1000;
+    // Scenario (b)'s Secret, and the right of the review's user (alice) to read it: the
+    // webhook reads a Secret only for a user who may get it.
+    const secretBundle = await caBundle(3, "Git Private", new Date());
+    await api("/api/v1/namespaces", namespace(CONNECTOR_NAMESPACE, {}));
+    await api(`/api/v1/namespaces/${CONNECTOR_NAMESPACE}/secrets`, {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: SECRET_3_CERTS, namespace: CONNECTOR_NAMESPACE },
+      stringData: { "ca.crt": secretBundle, token: "not-a-certificate" },
+    });
+    await api(`/apis/rbac.authorization.k8s.io/v1/namespaces/${CONNECTOR_NAMESPACE}/roles`, {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "read-ca", namespace: CONNECTOR_NAMESPACE },
+      rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }],
+    });
+    await api(`/apis/rbac.authorization.k8s.io/v1/namespaces/${CONNECTOR_NAMESPACE}/rolebindings`, {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "read-ca", namespace: CONNECTOR_NAMESPACE },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "read-ca" },
+      subjects: [
+        { apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "alice@example.com" },
+      ],
+    });
     log(`  created ${2 * names.length} objects in ${createS.toFixed(1)} s`);
 
     // The Secret guard's index: the rule table's CRDs and DataPlanes referencing CA Secrets.
@@ -162,11 +199,22 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleFigures> {
       );
       const loadS = options.loadS ?? 5;
       const target = { port: child.port, path: "/mutate" as const, body: podReview() };
-      const answer = await describeAnswer(target.port, target.body);
+      const answer = await describeAnswer(target.port, target.path, target.body);
       log(`scenario (a) against the synced view for ${loadS} s (answer: ${answer}) ...`);
       await child.reset();
       await child.resume();
       const load = await closedLoop(target, {
+        connections: options.connections ?? 10,
+        durationS: loadS,
+      });
+      await child.pause();
+      const validate = { port: child.port, path: "/validate" as const, body: connectorReview() };
+      const connectorAnswer = await describeAnswer(validate.port, validate.path, validate.body);
+      log(
+        `scenario (b) reading its Secret from the apiserver for ${loadS} s (answer: ${connectorAnswer}) ...`,
+      );
+      await child.resume();
+      const connector = await closedLoop(validate, {
         connections: options.connections ?? 10,
         durationS: loadS,
       });
@@ -195,6 +243,11 @@ export async function scaleRun(options: ScaleOptions): Promise<ScaleFigures> {
         load_p99_ms: round(load.p99Ms),
         load_errors: load.errors,
         load_answer: answer,
+        connector_rps: round(connector.rps),
+        connector_p50_ms: round(connector.p50Ms),
+        connector_p99_ms: round(connector.p99Ms),
+        connector_errors: connector.errors,
+        connector_answer: connectorAnswer,
         rss_peak_mb: round(after.maxRssMb),
         total_s: round((performance.now() - t0) / 1000),
       };
@@ -257,13 +310,17 @@ async function inParallel<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function describeAnswer(port: number, body: string): Promise<string> {
+async function describeAnswer(
+  port: number,
+  path: "/mutate" | "/validate",
+  body: string,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: "127.0.0.1",
         port,
-        path: `/mutate${APISERVER_QUERY}`,
+        path: `${path}${APISERVER_QUERY}`,
         method: "POST",
         rejectUnauthorized: false,
         headers: { "content-type": "application/json" },

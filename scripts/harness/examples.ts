@@ -37,11 +37,7 @@ export function exampleObjects(file: string): Manifest[] {
  * the `verdict` it claims, each joined into one line.
  */
 export function exampleComment(file: string): { what: string; verdict: string } {
-  const lines: string[] = [];
-  for (const line of readFileSync(examplePath(file), "utf8").split("\n")) {
-    if (!line.startsWith("#")) break;
-    lines.push(line.replace(/^#\s?/, "").trim());
-  }
+  const lines = commentLines(file).filter((line) => !line.startsWith("Config:"));
   const at = lines.findIndex((line) => line.startsWith("Verdict:"));
   const join = (part: string[]) => part.join(" ").replace(/\s+/g, " ").trim();
   return at < 0
@@ -50,6 +46,26 @@ export function exampleComment(file: string): { what: string; verdict: string } 
         what: join(lines.slice(0, at)),
         verdict: join(lines.slice(at)).replace(/^Verdict:\s*/, ""),
       };
+}
+
+/** The leading comment lines of an example, without the `#`. */
+function commentLines(file: string): string[] {
+  const lines: string[] = [];
+  for (const line of readFileSync(examplePath(file), "utf8").split("\n")) {
+    if (!line.startsWith("#")) break;
+    lines.push(line.replace(/^#\s?/, "").trim());
+  }
+  return lines;
+}
+
+/**
+ * The server options an example's verdict needs, from its `# Config:` line (e.g.
+ * `--trusted-secret-namespaces=openchoreo-planes=openchoreo-control-plane`): flags of `serve`,
+ * also accepted by `check`. Empty for the examples that hold with the defaults.
+ */
+export function exampleConfig(file: string): string[] {
+  const line = commentLines(file).find((l) => l.startsWith("Config:"));
+  return line === undefined ? [] : line.slice("Config:".length).trim().split(/\s+/);
 }
 
 /**

@@ -11,6 +11,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { BUILTIN_RULES } from "../../src/policy/builtin-rules.js";
 import {
   type ChildExit,
   childEnv,
@@ -363,26 +364,12 @@ export interface WebhookRegistration {
 /** Label on every configuration the harness creates. */
 export const HARNESS_LABEL = "e2e.ca-trust.dev/harness";
 
-/** The CRD resources of the built-in rule table (src/policy/rules.ts) plus Secrets. */
+/** The CRD resources of the built-in rule table (src/policy/builtin-rules.ts) plus Secrets. */
 export const VALIDATED_RESOURCES: readonly { apiGroups: string[]; resources: string[] }[] = [
-  { apiGroups: ["connectors.alauda.io"], resources: ["connectors"] },
-  {
-    apiGroups: ["openchoreo.dev", "core.openchoreo.dev"],
-    resources: [
-      "dataplanes",
-      "workflowplanes",
-      "buildplanes",
-      "observabilityplanes",
-      "clusterdataplanes",
-      "clusterworkflowplanes",
-      "clusterbuildplanes",
-      "clusterobservabilityplanes",
-    ],
-  },
-  {
-    apiGroups: ["operator.kcp.io"],
-    resources: ["rootshards", "shards", "frontproxies", "virtualworkspaces"],
-  },
+  ...BUILTIN_RULES.filter((rule) => rule.type === "reference").map((rule) => ({
+    apiGroups: [...rule.apiGroups],
+    resources: [...new Set(Object.values(rule.kinds))],
+  })),
   { apiGroups: [""], resources: ["secrets"] },
 ];
 

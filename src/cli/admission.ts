@@ -37,11 +37,15 @@ export function groupVersion(apiVersion: string): { group: string; version: stri
 
 /** The kinds the decisions read as cluster context. */
 const CONTEXT_KINDS = new Set(["Secret", "ConfigMap", "Namespace"]);
-/** Context kinds of other groups: CA sources injection reads. */
+/**
+ * Context kinds of other groups: CA sources injection reads, and the Connectors operator's
+ * ConnectorsConfig (the feature flags, `check`).
+ */
 const CONTEXT_GROUP_KINDS = new Set([
   "certificates.k8s.io/ClusterTrustBundle",
   "trust.cert-manager.io/Bundle",
   "trust-manager.io/ClusterBundle",
+  "operator.connectors.alauda.io/ConnectorsConfig",
 ]);
 
 /** Which decision the webhook makes for `object` under `rules`. */

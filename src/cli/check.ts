@@ -29,6 +29,7 @@ import {
 import { json, type ObjectVerdict, plural, verdictLines, verdictOf } from "./output.js";
 import {
   configMapObject,
+  connectorsConfigFlags,
   LiveClusterView,
   layeredView,
   namespaceLabelsOf,
@@ -43,7 +44,8 @@ export const CHECK_COMMAND: CommandSpec = {
     "Decides every object the webhook would be asked about (the CA-reference kinds, labelled CA",
     "Secrets, Pods) as if it were created now, and prints one verdict per object. Secrets,",
     "ConfigMaps, Namespaces, ClusterTrustBundles and trust-manager Bundles in the input are the",
-    "cluster the decisions read.",
+    "cluster the decisions read; a Connectors operator ConnectorsConfig in the input (or, with",
+    "--cluster, in the cluster) sets the feature flags its operator copies into the flag ConfigMap.",
     "Exit: 0 all allowed, 1 something denied, 2 usage or I/O error.",
   ].join(" "),
   options: {
@@ -103,6 +105,10 @@ async function check({ values, settings }: ParsedArgs, io: CliIo): Promise<numbe
   const flagSource = { namespace: settings.systemNamespace, name: settings.flagConfigMap };
 
   const input = inputView(manifests, defaultNamespace, flagSource);
+  const inputConfig = manifests
+    .map((m) => connectorsConfigFlags(m.object))
+    .find((flags) => flags !== undefined);
+  let clusterConfig: Awaited<ReturnType<LiveClusterView["loadConnectorsConfig"]>>;
   const podNamespaces = new Set<string>();
   for (const m of manifests) {
     if (targetOf(m.object, rules).decide === "mutate") {
@@ -112,7 +118,10 @@ async function check({ values, settings }: ParsedArgs, io: CliIo): Promise<numbe
   let live: LiveClusterView | undefined;
   if (connection !== undefined) {
     live = new LiveClusterView(connection.reader, flagSource);
-    if (!input.hasFlags) await live.loadFlags();
+    if (!input.hasFlags && inputConfig === undefined) {
+      await live.loadFlags();
+      clusterConfig = await live.loadConnectorsConfig();
+    }
     await live.loadNamespaces([...podNamespaces].filter((ns) => !input.view.namespaceLabels(ns)));
   }
   const view = layeredView({
@@ -120,6 +129,7 @@ async function check({ values, settings }: ParsedArgs, io: CliIo): Promise<numbe
     inputHasFlags: input.hasFlags,
     cluster: live,
     flagOverrides,
+    connectorsConfigFlags: { input: inputConfig, cluster: clusterConfig?.flags },
     // A namespace found nowhere is taken as unlabelled (not opted in), with a note below.
     unknownNamespace: () => ({}),
   });

@@ -13,6 +13,7 @@ import {
   type KubeConfig,
 } from "@kubernetes/client-node";
 import type { KubeObject } from "../core/types.js";
+import { KeepAliveAgents, keepAliveClient } from "../kube/client.js";
 import { describeError, statusOf } from "../kube/cluster.js";
 
 /** One page of a LIST: its items and the `continue` token of the next page, if any. */
@@ -117,11 +118,13 @@ export async function* paginate(
 
 /** The reader over a kubeconfig (client-node 1.4). */
 export function clientReader(kc: KubeConfig): KubeReader {
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const apis = kc.makeApiClient(ApisApi);
+  // One pool of kept-alive connections (idle ones never hold the process open).
+  const agents = new KeepAliveAgents();
+  const core = keepAliveClient(kc, CoreV1Api, agents);
+  const apps = keepAliveClient(kc, AppsV1Api, agents);
+  const batch = keepAliveClient(kc, BatchV1Api, agents);
+  const custom = keepAliveClient(kc, CustomObjectsApi, agents);
+  const apis = keepAliveClient(kc, ApisApi, agents);
   const paging = (page: PageRequest) => ({
     limit: page.limit,
     ...(page.continue === undefined ? {} : { _continue: page.continue }),

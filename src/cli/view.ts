@@ -34,6 +34,43 @@ import {
 import { MAX_BUNDLE_BYTES } from "../pki/bundle.js";
 import { KubeReadError, type KubeReader, paginate } from "./kube.js";
 
+/**
+ * The Connectors operator's CR that carries the feature flags (docs: "Configure Custom CA
+ * Certificates", step 1). The operator copies `spec.components.core.spec.featureFlags` into
+ * the flag ConfigMap, which is what the webhook (and the Connectors controller) read.
+ */
+export const CONNECTORS_CONFIG = {
+  group: "operator.connectors.alauda.io",
+  version: "v1alpha1",
+  plural: "connectorsconfigs",
+  kind: "ConnectorsConfig",
+} as const;
+
+/** Most feature flags read from a ConnectorsConfig (a real one has a handful). */
+const MAX_CONNECTORS_FLAGS = 256;
+
+/**
+ * The feature flags a ConnectorsConfig sets (`spec.components.core.spec.featureFlags`), as the
+ * flag ConfigMap will hold them: string values (`"true"`), a YAML boolean read as its text.
+ * Undefined for any other object.
+ */
+export function connectorsConfigFlags(object: KubeObject): Record<string, string> | undefined {
+  if (
+    object.apiVersion !== `${CONNECTORS_CONFIG.group}/${CONNECTORS_CONFIG.version}` ||
+    object.kind !== CONNECTORS_CONFIG.kind
+  ) {
+    return undefined;
+  }
+  const path = ["spec", "components", "core", "spec", "featureFlags"];
+  let node: unknown = object;
+  for (const step of path) node = record(node)[step];
+  const flags: Record<string, string> = {};
+  for (const [name, value] of Object.entries(record(node)).slice(0, MAX_CONNECTORS_FLAGS)) {
+    if (typeof value === "string" || typeof value === "boolean") flags[name] = String(value);
+  }
+  return flags;
+}
+
 /** The label the apiserver puts on every Namespace (and webhook selectors use). */
 const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
@@ -48,6 +85,7 @@ export function secretObject(object: KubeObject, namespace: string): SecretObjec
     namespace,
     name: object.metadata?.name ?? "",
     ...(object.metadata?.labels ? { labels: object.metadata.labels } : {}),
+    ...(typeof object.type === "string" ? { type: object.type } : {}),
     data,
   };
 }
@@ -109,6 +147,40 @@ export class LiveClusterView implements ClusterView {
       if (this.namespaces.has(name)) continue;
       const ns = await this.reader.getNamespace(name);
       this.namespaces.set(name, ns === undefined ? null : namespaceLabelsOf(ns));
+    }
+  }
+
+  /**
+   * The flags of the cluster's ConnectorsConfig (the operator's singleton), when its API is
+   * served and one exists; its name for messages. A ConnectorsConfig that cannot be read (no
+   * `list` permission) is left out: the flag ConfigMap still answers.
+   */
+  async loadConnectorsConfig(): Promise<
+    { readonly name: string; readonly flags: Record<string, string> } | undefined
+  > {
+    try {
+      const resources = await this.reader.apiResources(
+        CONNECTORS_CONFIG.group,
+        CONNECTORS_CONFIG.version,
+      );
+      if (!resources?.some((r) => r.name === CONNECTORS_CONFIG.plural)) return undefined;
+      const page = await this.reader.listCustom(
+        { ...CONNECTORS_CONFIG, namespace: undefined },
+        { limit: 10, continue: undefined },
+      );
+      for (const item of page?.items ?? []) {
+        const flags = connectorsConfigFlags({
+          ...item,
+          apiVersion: `${CONNECTORS_CONFIG.group}/${CONNECTORS_CONFIG.version}`,
+          kind: CONNECTORS_CONFIG.kind,
+        });
+        const name = `${item.metadata?.namespace ?? ""}/${item.metadata?.name ?? ""}`;
+        if (flags !== undefined) return { name, flags };
+      }
+      return undefined;
+    } catch (error) {
+      if (error instanceof KubeReadError) return undefined;
+      throw error;
     }
   }
 
@@ -304,6 +376,15 @@ export interface LayeredViewOptions {
   readonly cluster: LiveClusterView | undefined;
   /** `--feature-flag NAME=VALUE`: wins over the input and the cluster. */
   readonly flagOverrides: ReadonlyMap<string, boolean>;
+  /**
+   * Flags a ConnectorsConfig of the input sets: they win over the flag ConfigMaps (the operator
+   * writes the ConfigMap from them). The cluster's ConnectorsConfig (`check --cluster`) wins
+   * over the cluster's ConfigMap, and loses to anything in the input.
+   */
+  readonly connectorsConfigFlags?: {
+    readonly input?: Readonly<Record<string, string>> | undefined;
+    readonly cluster?: Readonly<Record<string, string>> | undefined;
+  };
   /** Labels for a namespace found nowhere (`undefined`: unknown, as the webhook's cache says). */
   readonly unknownNamespace: (name: string) => Record<string, string> | undefined;
   /** A ConfigMap found nowhere (e.g. `inject --ca-bundle`), or undefined. */
@@ -354,8 +435,14 @@ export function layeredView(options: LayeredViewOptions): ClusterView {
     featureFlag: (name) => {
       const override = options.flagOverrides.get(name);
       if (override !== undefined) return override;
+      const fromConnectorsConfig = (flags: Readonly<Record<string, string>> | undefined) =>
+        flags !== undefined && Object.hasOwn(flags, name) ? flags[name] === "true" : undefined;
+      const inputConfig = fromConnectorsConfig(options.connectorsConfigFlags?.input);
+      if (inputConfig !== undefined) return inputConfig;
       if (options.inputHasFlags || cluster === undefined) return input.featureFlag(name);
-      return cluster.featureFlag(name);
+      return (
+        fromConnectorsConfig(options.connectorsConfigFlags?.cluster) ?? cluster.featureFlag(name)
+      );
     },
     // The user runs the command as themself: what is in their input they have, and the
     // cluster is read with their own credentials (LiveClusterView).

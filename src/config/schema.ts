@@ -149,7 +149,7 @@ export const SERVING_PROPERTIES = {
   kubeconfig: path("kubeconfig", R, "kubeconfig file; default as kubectl: $KUBECONFIG, in-cluster, then ~/.kube/config"),
   logLevel: oneOf("log-level", R, ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info", "pino log level; info logs one line per review, never objects or Secret data"),
   logRateLimit: integer("log-rate-limit", R, [0, 1000000], 50, "log lines per second per reason (a review decision, a rejection code); the rest are counted in one line; 0: no limit"),
-  lookupTtl: duration("lookup-ttl", R, "5s", "how long a fetched Secret is reused; a change shows up after at most this long"),
+  lookupTtl: duration("lookup-ttl", R, "5s", "how long an unwatched ConfigMap (a Pod's ca-trust.dev/configmap) or trust-manager answer is reused; Secrets are read afresh for every review"),
   accessReviewTtl: duration("access-review-ttl", R, "10s", "how long a SubjectAccessReview answer is reused per user and Secret; a revoked grant still counts this long"),
   testLookupDelay: duration("test-lookup-delay", R, "0s", "testing only: delay every Kubernetes lookup by this much (fault injection)"),
 };
@@ -195,7 +195,8 @@ export const DECISION_PROPERTIES = {
   flagConfigMap: name("flag-configmap", D, "subdomain", "connectors-config", "ConfigMap in the system namespace whose enable-custom-ca-certs gates the Connector rule"),
   missingSecret: oneOf("missing-secret", D, ["warn", "deny"], "warn", "a referenced Secret that does not exist: allow with a warning, or deny"),
   unverifiable: oneOf("unverifiable", D, ["deny", "warn"], "deny", "a Secret the API cannot return (error, timeout): deny, or allow with a warning"),
-  allowedSecretNamespaces: list("allowed-secret-namespaces", D, "namespaces cluster-scoped planes may reference CA Secrets in; empty allows any"),
+  allowedSecretNamespaces: list("allowed-secret-namespaces", D, "namespaces cluster-scoped planes may reference CA Secrets in (and the trusted ones); empty allows any"),
+  trustedSecretNamespaces: list("trusted-secret-namespaces", D, "namespaces whose CA Secrets objects of any namespace (and cluster-scoped ones) may reference: NAMESPACE for every rule, RULE=NAMESPACE for one; empty: a cross-namespace reference is denied", "trusted-namespace"),
   authorizeReferences: Type.Boolean({
     ...meta(
       "authorize-references",

@@ -20,10 +20,18 @@ import {
   isSignerName,
   validateInjectionSettings,
 } from "../inject/settings.js";
-import { parseRules, type Rule, RuleError } from "../policy/rules.js";
+import type { TrustedNamespace } from "../policy/engine.js";
+import { BUILTIN_RULES, parseRules, type Rule, RuleError } from "../policy/rules.js";
+import { closest } from "../policy/schema-errors.js";
 import { ConfigError } from "./load.js";
 import type { ConfigDocument } from "./schema.js";
-import { type HostPort, parseDuration, parseHostPort, parseLifetime } from "./values.js";
+import {
+  type HostPort,
+  parseDuration,
+  parseHostPort,
+  parseLifetime,
+  parseTrustedNamespace,
+} from "./values.js";
 
 export interface DecisionSettings {
   /** User rules from the config file, added to the built-in ones. */
@@ -33,6 +41,8 @@ export interface DecisionSettings {
   readonly missingSecret: "warn" | "deny";
   readonly unverifiable: "deny" | "warn";
   readonly allowedSecretNamespaces: readonly string[];
+  /** `--trusted-secret-namespaces`: namespaces whose Secrets any namespace may reference. */
+  readonly trustedSecretNamespaces: readonly TrustedNamespace[];
   readonly authorizeReferences: boolean;
   readonly secretNamespaces: readonly string[];
   readonly expiringWithinDays: number;
@@ -122,6 +132,7 @@ export function decisionSettings(doc: ConfigDocument, configFile?: string): Deci
   const injection = injectionSettings(doc.injection);
   const problems = validateInjectionSettings(injection);
   if (problems.length > 0) throw new ConfigError(`injection: ${problems[0]}`);
+  const trustedSecretNamespaces = trustedNamespaces(doc, rules);
   return deepFreeze({
     rules,
     systemNamespace: doc.systemNamespace,
@@ -129,6 +140,7 @@ export function decisionSettings(doc: ConfigDocument, configFile?: string): Deci
     missingSecret: doc.missingSecret,
     unverifiable: doc.unverifiable,
     allowedSecretNamespaces: doc.allowedSecretNamespaces,
+    trustedSecretNamespaces,
     authorizeReferences: doc.authorizeReferences,
     secretNamespaces: doc.secretNamespaces,
     expiringWithinDays: doc.expiringWithinDays,
@@ -172,6 +184,36 @@ export function servingSettings(doc: ConfigDocument): ServingSettings {
     lookupTtlMs: ms(doc.lookupTtl),
     accessReviewTtlMs: ms(doc.accessReviewTtl),
   });
+}
+
+/**
+ * `--trusted-secret-namespaces`, parsed: each `RULE=` must name a reference rule (built-in or
+ * the config file's), and each namespace must be one the webhook may read Secrets in
+ * (`--secret-namespaces`, when set), or trusting it would change nothing but the message.
+ */
+function trustedNamespaces(doc: ConfigDocument, rules: readonly Rule[]): TrustedNamespace[] {
+  const names = [...BUILTIN_RULES, ...rules]
+    .filter((r) => r.type === "reference")
+    .map((r) => r.name);
+  const out: TrustedNamespace[] = [];
+  for (const entry of doc.trustedSecretNamespaces) {
+    const parsed = parseTrustedNamespace(entry);
+    if (parsed === undefined)
+      throw new Error(`internal: ${JSON.stringify(entry)} passed the schema`);
+    if (parsed.rule !== undefined && !names.includes(parsed.rule)) {
+      const near = closest(parsed.rule, names);
+      throw new ConfigError(
+        `--trusted-secret-namespaces: ${JSON.stringify(entry)}: no rule named ${JSON.stringify(parsed.rule)}${near === undefined ? "" : ` (did you mean ${near}?)`}; the rules are ${names.join(", ")}`,
+      );
+    }
+    if (doc.secretNamespaces.length > 0 && !doc.secretNamespaces.includes(parsed.namespace)) {
+      throw new ConfigError(
+        `--trusted-secret-namespaces: ${JSON.stringify(parsed.namespace)} is not in --secret-namespaces, so the webhook could not read CA Secrets there; add it to both`,
+      );
+    }
+    out.push({ rule: parsed.rule, namespace: parsed.namespace });
+  }
+  return out;
 }
 
 /** Checks the certificate options of either mode (their rotation timing: src/app.ts). */

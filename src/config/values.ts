@@ -91,4 +91,35 @@ export const FORMATS: Readonly<
     expected: "not a valid Kubernetes name",
   },
   ip: { valid: (t) => isIP(t) !== 0, expected: "not an IP address" },
+  "trusted-namespace": {
+    valid: (t) => parseTrustedNamespace(t) !== undefined,
+    expected:
+      'expected NAMESPACE or RULE=NAMESPACE, e.g. "openchoreo-planes=openchoreo-control-plane"',
+  },
 };
+
+/** Rule names hold no control characters (the rule schema's rule). */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/**
+ * A `--trusted-secret-namespaces` entry: `NAMESPACE` (every rule) or `RULE=NAMESPACE`. A rule
+ * name may hold "=" (a namespace never does), so the namespace is what follows the last one.
+ */
+export function parseTrustedNamespace(
+  text: string,
+): { readonly rule: string | undefined; readonly namespace: string } | undefined {
+  const at = text.lastIndexOf("=");
+  const namespace = text.slice(at + 1);
+  const rule = at === -1 ? undefined : text.slice(0, at);
+  if (!isDns1123(namespace, false)) return undefined;
+  if (rule !== undefined && (rule === "" || rule.length > 253 || hasControl(rule))) {
+    return undefined;
+  }
+  return { rule, namespace };
+}

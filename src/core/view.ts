@@ -12,6 +12,8 @@ export interface SecretObject {
   namespace: string;
   name: string;
   labels?: Record<string, string>;
+  /** Secret `type` (`kubernetes.io/tls`, `Opaque`...); absent means Opaque. */
+  type?: string;
   /** Secret `data`: base64-encoded values, as on the wire. */
   data?: Record<string, string>;
   resourceVersion?: string;
@@ -87,12 +89,25 @@ export type Access =
   | { readonly allowed: true }
   | { readonly allowed: false; readonly unavailable?: string; readonly timedOut?: boolean };
 
+/**
+ * How fresh a Secret must be: read by a request to the API started at or after `startedAfter`
+ * (`performance.now()` of the process). A decision passes the moment it started, so that it
+ * never rests on a read made before its request arrived.
+ */
+export interface Freshness {
+  readonly startedAfter: number;
+}
+
 /** The resources the webhook reads on behalf of a request (plural, as RBAC names them). */
 export type ReadResource = "secrets" | "configmaps";
 
 export interface ClusterView {
-  /** A Secret by namespace and name: cached briefly, fetched on demand, coalesced. */
-  getSecret(namespace: string, name: string): Promise<Lookup<SecretObject>>;
+  /**
+   * A Secret by namespace and name, as it is now: the server reads it from the API for every
+   * lookup (never a cached copy, found or not), sharing only a read already in flight that
+   * started at or after `freshness.startedAfter` (any read in flight without it).
+   */
+  getSecret(namespace: string, name: string, freshness?: Freshness): Promise<Lookup<SecretObject>>;
   /** A ConfigMap by namespace and name (the CA ConfigMaps are watched; others are fetched). */
   getConfigMap(namespace: string, name: string): Promise<Lookup<ConfigMapObject>>;
   /**

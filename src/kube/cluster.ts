@@ -22,6 +22,7 @@ import type {
   ClusterTrustBundleSelection,
   ClusterView,
   ConfigMapObject,
+  Freshness,
   Lookup,
   ReadResource,
   SecretObject,
@@ -30,6 +31,7 @@ import type {
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { AccessReviewer, type ReviewAccess } from "./access.js";
+import { KeepAliveAgents, keepAliveClient } from "./client.js";
 import { LookupCache } from "./lookup-cache.js";
 import {
   CERTIFICATES_GROUP,
@@ -92,9 +94,12 @@ export interface KubeClusterViewOptions {
    * only when a Pod is about to be denied for a missing ConfigMap). Default true.
    */
   trustManager?: boolean;
-  /** How long a fetched Secret (or unwatched ConfigMap) is reused. */
+  /**
+   * How long an unwatched ConfigMap (and a trust-manager answer) is reused. Secrets are never
+   * reused: every lookup reads them (docs/architecture.md "The cluster view and its caches").
+   */
   lookupTtlMs: number;
-  /** Most fetched objects kept. */
+  /** Most fetched ConfigMaps and trust-source answers kept. */
   maxCachedLookups: number;
   /** How long a SubjectAccessReview's answer is reused per user and object. */
   accessReviewTtlMs: number;
@@ -232,12 +237,19 @@ export class Reflector<T extends KubernetesObject> {
   }
 }
 
+/** A Secret read in flight: when it was sent (`performance.now()`), and its answer. */
+interface SecretRead {
+  readonly startedAt: number;
+  readonly answer: Promise<Lookup<SecretObject>>;
+}
+
 /**
  * The informer-backed ClusterView of the server. Watched (so the hot path makes no API call):
  * the flag ConfigMap, the labelled Secrets of the system namespace, the CA ConfigMaps by name
  * in every namespace (field selector), and Namespaces (labels only are read). Referenced Secrets
- * are fetched on demand, cached for a short TTL and coalesced: never a cluster-wide Secret list
- * or watch (least privilege, bounded memory).
+ * are read from the API for every lookup (a verdict never rests on a Secret older than its
+ * request), sharing only reads in flight; never a cluster-wide Secret list or watch (least
+ * privilege, bounded memory).
  */
 export class KubeClusterView implements ClusterView {
   private readonly core: CoreV1Api;
@@ -250,6 +262,13 @@ export class KubeClusterView implements ClusterView {
   private readonly trust: TrustSourceReader;
   /** The watched ClusterTrustBundles (created by `start`, once the served version is known). */
   private clusterTrustBundles: Reflector<KubernetesObject> | undefined;
+  /**
+   * Secret reads in flight, by namespace/name: the newest one of each. At most one entry per
+   * Secret being read by a review at this moment, so bounded by the reviews in flight.
+   */
+  private readonly secretReads = new Map<string, SecretRead>();
+  /** One keep-alive connection pool for the reads and access reviews (src/kube/client.ts). */
+  private readonly agents = new KeepAliveAgents();
   /** Lookups made against the API (not served from a cache), for tests and metrics. */
   apiLookups = 0;
 
@@ -257,11 +276,13 @@ export class KubeClusterView implements ClusterView {
     private readonly kc: KubeConfig,
     private readonly options: KubeClusterViewOptions,
   ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.trust = new TrustSourceReader(kc, options.lookupTtlMs, {
-      status: statusOf,
-      describe: describeError,
-    });
+    this.core = keepAliveClient(kc, CoreV1Api, this.agents);
+    this.trust = new TrustSourceReader(
+      kc,
+      options.lookupTtlMs,
+      { status: statusOf, describe: describeError },
+      this.agents,
+    );
     const { logger } = options;
     const { namespace: flagNs, name: flagName } = options.flagConfigMap;
     this.flags = new Reflector<V1ConfigMap>(
@@ -327,7 +348,7 @@ export class KubeClusterView implements ClusterView {
       maxEntries: options.maxCachedLookups,
       maxBytes: 64 * 1024 * 1024,
     });
-    this.access = new AccessReviewer(subjectAccessReview(kc), {
+    this.access = new AccessReviewer(subjectAccessReview(kc, this.agents), {
       ttlMs: options.accessReviewTtlMs,
       max: options.maxCachedAccessReviews,
       timeoutMs: ACCESS_REVIEW_TIMEOUT_MS,
@@ -387,6 +408,7 @@ export class KubeClusterView implements ClusterView {
 
   async stop(): Promise<void> {
     await Promise.all(this.reflectors.map((r) => r.stop()));
+    this.agents.destroy();
   }
 
   /** Readiness: every watch has synced and is established. */
@@ -460,13 +482,33 @@ export class KubeClusterView implements ClusterView {
     return this.access.mayGet(user, resource, namespace, name);
   }
 
-  async getSecret(namespace: string, name: string): Promise<Lookup<SecretObject>> {
-    return (await this.fetch("secret", namespace, name)) as Lookup<SecretObject>;
+  /**
+   * A Secret as it is now: a GET for every lookup, found or not. A lookup shares a GET already
+   * in flight for the same Secret only if that GET was sent at or after
+   * `freshness.startedAfter` (the start of the caller's decision), so the answer is never older
+   * than the request; reads of one Secret by many reviews at the same moment still cost one GET.
+   */
+  getSecret(namespace: string, name: string, freshness?: Freshness): Promise<Lookup<SecretObject>> {
+    const key = `${namespace}/${name}`;
+    const inFlight = this.secretReads.get(key);
+    if (inFlight !== undefined && inFlight.startedAt >= (freshness?.startedAfter ?? -Infinity)) {
+      return inFlight.answer;
+    }
+    const read: SecretRead = {
+      startedAt: performance.now(),
+      answer: this.get("secret", namespace, name).then((lookup) => {
+        if (this.secretReads.get(key) === read) this.secretReads.delete(key);
+        return lookup as Lookup<SecretObject>;
+      }),
+    };
+    this.secretReads.set(key, read);
+    return read.answer;
   }
 
   /**
    * A watched ConfigMap comes from its cache; a miss is confirmed with a live GET (the watch may
-   * lag a just-created ConfigMap) before anyone denies on it. Others are fetched like Secrets.
+   * lag a just-created ConfigMap) before anyone denies on it. Others are fetched and kept
+   * `lookupTtlMs` (`fetch`).
    */
   async getConfigMap(namespace: string, name: string): Promise<Lookup<ConfigMapObject>> {
     const watched =
@@ -480,21 +522,20 @@ export class KubeClusterView implements ClusterView {
       const cached = watched.watch.get(name, namespace);
       if (cached !== undefined) return { found: true, object: toConfigMap(cached) };
     }
-    return (await this.fetch("configmap", namespace, name)) as Lookup<ConfigMapObject>;
+    return this.fetch(namespace, name);
   }
 
-  /** GET with a short TTL cache; concurrent lookups of one object share one request. */
-  private fetch(
-    kind: "secret" | "configmap",
-    namespace: string,
-    name: string,
-  ): Promise<Lookup<SecretObject | ConfigMapObject>> {
+  /**
+   * A ConfigMap GET with a short TTL cache (`--lookup-ttl`); concurrent lookups of one object
+   * share one request. Only unwatched ConfigMaps come here: a Pod's `ca-trust.dev/configmap`,
+   * read for injection, never a validation verdict.
+   */
+  private fetch(namespace: string, name: string): Promise<Lookup<ConfigMapObject>> {
     const ttl = this.options.lookupTtlMs;
-    return this.lookups.get(`${kind}/${namespace}/${name}`, {
-      load: () => this.get(kind, namespace, name),
+    return this.lookups.get(`configmap/${namespace}/${name}`, {
+      load: () => this.get("configmap", namespace, name) as Promise<Lookup<ConfigMapObject>>,
       // Answers the API could not give are not kept: the next request tries again. "Not
-      // found" is kept 1 s at most: an object applied just before its Secret must see the
-      // Secret as soon as it exists.
+      // found" is kept 1 s at most: a Pod created just before its ConfigMap must see it soon.
       ttlMs: (lookup) =>
         lookup.found ? ttl : lookup.unavailable === undefined ? Math.min(ttl, 1_000) : undefined,
       bytes: estimate,
@@ -527,8 +568,8 @@ export class KubeClusterView implements ClusterView {
  * whether it exists, so the answer reveals nothing about it. Needs `create
  * subjectaccessreviews` (deploy/base/rbac.yaml).
  */
-function subjectAccessReview(kc: KubeConfig): ReviewAccess {
-  const api = kc.makeApiClient(AuthorizationV1Api);
+function subjectAccessReview(kc: KubeConfig, agents: KeepAliveAgents): ReviewAccess {
+  const api = keepAliveClient(kc, AuthorizationV1Api, agents);
   return async ({ user, resource, namespace, name }) => {
     try {
       const review = await api.createSubjectAccessReview({
@@ -563,6 +604,7 @@ function toSecret(secret: V1Secret): SecretObject {
     namespace: secret.metadata?.namespace ?? "",
     name: secret.metadata?.name ?? "",
     ...(secret.metadata?.labels ? { labels: secret.metadata.labels } : {}),
+    ...(secret.type ? { type: secret.type } : {}),
     data: secret.data ?? {},
     ...(secret.metadata?.resourceVersion
       ? { resourceVersion: secret.metadata.resourceVersion }

@@ -1,5 +1,5 @@
 /**
- * The cache of the server's on-demand API reads (Secrets, ConfigMaps, trust sources,
+ * The cache of the server's on-demand API reads (unwatched ConfigMaps, trust sources,
  * discovery), on lru-cache: bounded by entries and by estimated bytes, each answer kept for its
  * own TTL (found, absent and failed answers differ), and concurrent reads of one key sharing one
  * request (lru-cache's fetchMethod).

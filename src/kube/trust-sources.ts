@@ -24,6 +24,7 @@ import type {
   TrustManagerBundle,
 } from "../core/view.js";
 import { MAX_BUNDLE_BYTES } from "../pki/bundle.js";
+import { KeepAliveAgents, keepAliveClient } from "./client.js";
 import { LookupCache } from "./lookup-cache.js";
 
 /** trust-manager's APIs, the one it reconciles first. */
@@ -183,9 +184,10 @@ export class TrustSourceReader {
     kc: KubeConfig,
     private readonly ttlMs: number,
     private readonly failure: ApiFailure,
+    agents: KeepAliveAgents = new KeepAliveAgents(),
   ) {
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-    this.certificates = kc.makeApiClient(CertificatesApi);
+    this.custom = keepAliveClient(kc, CustomObjectsApi, agents);
+    this.certificates = keepAliveClient(kc, CertificatesApi, agents);
   }
 
   /** The served ClusterTrustBundle version, or undefined when none is. Throws on API errors. */

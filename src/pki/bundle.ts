@@ -272,7 +272,9 @@ function parseBundle(input: string | Uint8Array): ParsedBundle {
   }
 
   if (scan.strayPrivateKeyEnd) {
-    errors.push(finding("PEM_PRIVATE_KEY", "an END PRIVATE KEY line sits outside any block"));
+    errors.push(
+      finding("PEM_PRIVATE_KEY", "an END PRIVATE KEY line outside any PEM block (a damaged key?)"),
+    );
   }
   if (certificateBlocks === 0) {
     const empty = !binary && text.trim().length === 0;
@@ -285,10 +287,10 @@ function parseBundle(input: string | Uint8Array): ParsedBundle {
   if (!binary && scan.blocks.length > 0 && firstGap !== undefined) {
     const where =
       firstGap.beforeBlock === 0
-        ? "before block 1"
+        ? "before PEM block 1"
         : firstGap.beforeBlock === scan.blocks.length
-          ? `after block ${firstGap.beforeBlock}`
-          : `between blocks ${firstGap.beforeBlock} and ${firstGap.beforeBlock + 1}`;
+          ? `after PEM block ${firstGap.beforeBlock}`
+          : `between PEM blocks ${firstGap.beforeBlock} and ${firstGap.beforeBlock + 1}`;
     const more = scan.outsideText.length - 1;
     const suffix = more > 0 ? ` and in ${more} more place${more === 1 ? "" : "s"}` : "";
     valueWarnings.push(
@@ -310,7 +312,7 @@ function parseBlock(
   if (block.type.toUpperCase().includes("PRIVATE KEY")) {
     // A key must never be distributed as trust, whatever else is wrong with the block.
     errors.push(
-      finding("PEM_PRIVATE_KEY", `block ${n} is a private key (${label}); remove it`, at),
+      finding("PEM_PRIVATE_KEY", `PEM block ${n} (${label}): a private key; remove it`, at),
     );
     if (!block.terminated) errors.push(unterminated(block));
     return undefined;
@@ -321,22 +323,34 @@ function parseBlock(
   }
   if (block.type !== "CERTIFICATE") {
     errors.push(
-      finding("PEM_UNEXPECTED_BLOCK", `block ${n} is ${label}; only CERTIFICATE is allowed`, at),
+      finding(
+        "PEM_UNEXPECTED_BLOCK",
+        `PEM block ${n} (${label}): not a certificate; only CERTIFICATE blocks are allowed`,
+        at,
+      ),
     );
     return undefined;
   }
   if (block.headers.length > 0) {
-    errors.push(finding("PEM_HEADERS", `block ${n} has PEM headers (not allowed by RFC 7468)`, at));
+    errors.push(
+      finding(
+        "PEM_HEADERS",
+        `PEM block ${n} (${label}): has PEM headers (RFC 7468 allows none)`,
+        at,
+      ),
+    );
     return undefined;
   }
   if (!isStrictBase64(block.body)) {
-    errors.push(finding("PEM_INVALID_BASE64", `block ${n} is not valid base64`, at));
+    errors.push(finding("PEM_INVALID_BASE64", `PEM block ${n} (${label}): not valid base64`, at));
     return undefined;
   }
   const der = Buffer.from(block.body, "base64");
   const summary = der.byteLength > 0 ? summarizeCertificate(der) : undefined;
   if (summary === undefined) {
-    errors.push(finding("PEM_NOT_X509", `block ${n} is not a valid X.509 certificate`, at));
+    errors.push(
+      finding("PEM_NOT_X509", `PEM block ${n} (${label}): not a valid X.509 certificate`, at),
+    );
     return undefined;
   }
 
@@ -346,7 +360,7 @@ function parseBlock(
   const warnings: Finding[] = [];
   const first = firstByFingerprint.get(fingerprint);
   if (first === undefined) firstByFingerprint.set(fingerprint, block.index);
-  else warnings.push(finding("CERT_DUPLICATE", `${name} duplicates block ${first + 1}`, at));
+  else warnings.push(finding("CERT_DUPLICATE", `${name} duplicates PEM block ${first + 1}`, at));
   const duplicate = first !== undefined;
   if (!summary.isCA && !duplicate) {
     warnings.push(finding("CERT_NOT_CA", `${name} is not a CA (no CA:TRUE)`, at));
@@ -371,13 +385,13 @@ function unterminated(block: PemBlock): Finding {
   const n = block.index + 1;
   const why =
     block.problem === "malformed-begin"
-      ? "has a malformed BEGIN line"
+      ? "malformed BEGIN line"
       : block.problem === "malformed-end"
-        ? "has a malformed END line"
+        ? "malformed END line"
         : block.problem === "label-mismatch"
-          ? "ends with a different END label"
-          : "has BEGIN without END";
-  return finding("PEM_UNTERMINATED_BLOCK", `block ${n} ${why}`, block.index);
+          ? "END label differs from BEGIN"
+          : "BEGIN without END";
+  return finding("PEM_UNTERMINATED_BLOCK", `PEM block ${n}: ${why}`, block.index);
 }
 
 /** The time-dependent part, on every call: validity window and the expiry horizon. */

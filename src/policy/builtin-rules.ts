@@ -14,6 +14,13 @@ const OPENCHOREO_CLIENT_CA: ReferenceSpec = {
   namespaceField: "namespace",
   keys: { mode: "field", field: "key" },
   required: true,
+  // Upstream's controller builds the agent's client CA only from clientCA.value for the
+  // observability planes (internal/clients/kubernetes/client.go): a secretKeyRef alone makes
+  // it fail ("agent mode must be enabled"). Still checked, but the user is told.
+  referenceWarning: {
+    kinds: ["ObservabilityPlane", "ClusterObservabilityPlane"],
+    message: "OpenChoreo reads only clientCA.value for this kind; set the PEM there",
+  },
 };
 
 const OPENCHOREO_GROUPS = ["openchoreo.dev", "core.openchoreo.dev"];
@@ -84,11 +91,15 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze<Rule[]>([
       Shard: "shards",
       FrontProxy: "frontproxies",
       VirtualWorkspace: "virtualworkspaces",
+      CacheServer: "cacheservers",
     },
     versions: ["*"],
     scope: "Namespaced",
+    // corev1.LocalObjectReferences (a name only): the Secret is in the object's namespace. The
+    // CRDs default an omitted one to {name: ""}, which counts as not set. Each field exists on
+    // some of the kinds only (docs/architecture.md "The rule table").
     references: [
-      // corev1.LocalObjectReference: a name only; the operator reads key tls.crt.
+      // RootShard, Shard, FrontProxy, VirtualWorkspace: the operator reads key tls.crt.
       {
         refs: ["spec.clientCABundleRef"],
         nameField: "name",
@@ -99,6 +110,27 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze<Rule[]>([
         refs: ["spec.caBundleSecretRef"],
         nameField: "name",
         keys: { mode: "fixed", key: "tls.crt" },
+        required: false,
+      },
+      // RootShard, Shard, FrontProxy: the OIDC issuer's CA, key `key` (default ca.crt).
+      {
+        refs: ["spec.auth.oidc.caFileRef"],
+        nameField: "name",
+        keys: { mode: "field", field: "key", default: "ca.crt" },
+        required: false,
+      },
+      // RootShard, CacheServer: the CA the operator's issuer signs with, and its key.
+      {
+        refs: ["spec.certificates.caSecretRef"],
+        nameField: "name",
+        keys: { mode: "caWithKey", certificate: "tls.crt", privateKey: "tls.key" },
+        required: false,
+      },
+      // RootShard, Shard, CacheServer: etcd client TLS; ca.crt verifies the etcd servers.
+      {
+        refs: ["spec.etcd.tlsConfig.secretRef"],
+        nameField: "name",
+        keys: { mode: "fixed", key: "ca.crt" },
         required: false,
       },
     ],

@@ -1,15 +1,22 @@
 import type { AdmissionRequest, Decision, KubeObject } from "../core/types.js";
 import type { ClusterView, SecretObject } from "../core/view.js";
-import { analyseBundle, type BundleAnalysis, MAX_BUNDLE_BLOCKS } from "../pki/bundle.js";
-import { type FieldError, fieldError, summarize } from "./field-error.js";
+import { analyseBundle, type BundleAnalysis } from "../pki/bundle.js";
+import { type FieldError, type FieldErrorType, fieldError, summarize } from "./field-error.js";
 import {
   findRule,
-  type KeySelection,
   type LabelledSecretRule,
   type ReferenceRule,
   type ReferenceSpec,
   type Rule,
 } from "./rules.js";
+import { checkSecretAgainstReference, type SecretKeys } from "./secret-check.js";
+
+/** `--trusted-secret-namespaces` entry: a namespace trusted for one rule, or every rule. */
+export interface TrustedNamespace {
+  readonly namespace: string;
+  /** The rule's name; undefined: every rule. */
+  readonly rule: string | undefined;
+}
 
 /** What the validation engine decides with, besides the request and the cluster view. */
 export interface PolicySettings {
@@ -20,6 +27,11 @@ export interface PolicySettings {
   readonly missingSecret: "warn" | "deny";
   /** Cluster-scoped objects may reference Secrets only in these namespaces (empty: any). */
   readonly allowedSecretNamespaces: readonly string[];
+  /**
+   * Namespaces whose Secrets may be referenced from any namespace (and from cluster-scoped
+   * objects whatever `allowedSecretNamespaces` says), for every rule or one rule.
+   */
+  readonly trustedSecretNamespaces: readonly TrustedNamespace[];
   /** A lookup the API could not answer: deny (default, fail closed) or allow with a warning. */
   readonly unverifiable: "deny" | "warn";
   /**
@@ -78,8 +90,13 @@ export async function decideValidation(
     rule.type === "reference" &&
     sameReferences(rule, object, request.oldObject)
   ) {
+    // The reason first: a warning may be cut at 120 characters.
     return allowed([
-      ...outcome.errors.map((e) => `${e.text} (unchanged by this update)`),
+      ...outcome.errors.map((e) =>
+        e.summary === undefined
+          ? `${e.text} (unchanged by this update)`
+          : `${e.field}: unchanged by this update, but ${e.summary}`,
+      ),
       ...outcome.warnings,
     ]);
   }
@@ -94,7 +111,7 @@ interface Context {
   now: Date;
 }
 
-export interface Outcome {
+interface Outcome {
   errors: FieldError[];
   warnings: string[];
 }
@@ -104,7 +121,7 @@ async function checkReferences(rule: ReferenceRule, ctx: Context): Promise<Outco
   const kind = ctx.request.kind.kind;
   if (rule.featureGate !== undefined && !ctx.view.featureFlag(rule.featureGate)) {
     const set = rule.references.some((spec) =>
-      spec.refs.some((ref) => present(read(ctx.object, ref))),
+      spec.refs.some((ref) => isSet(read(ctx.object, ref))),
     );
     if (set) {
       outcome.warnings.push(
@@ -122,30 +139,185 @@ async function checkReferences(rule: ReferenceRule, ctx: Context): Promise<Outco
 }
 
 /**
- * Where one CA reference of an object points, as the engine resolves it: the Secret (its
- * namespace after the namespace rules, its name, the key when the reference or the rule names
- * one) and the field paths of each part, or the inline PEM value. The reference index of the
- * Secret guard (kube/references.ts) resolves references with this same function, so the two
- * never disagree on what an object references.
+ * One CA reference of an object, read from it by a rule's reference spec: nothing set, an
+ * inline PEM value, a Secret reference, or a mistake in how it is written (a field error).
  */
-export type ResolvedReference =
-  | { readonly inline: string; readonly value: unknown }
-  | {
-      readonly inline?: undefined;
-      readonly refPath: string;
-      readonly namePath: string;
-      readonly nsPath: string | undefined;
-      readonly keyPath: string | undefined;
-      readonly namespace: string;
-      readonly name: string;
-      readonly key: string | undefined;
-    };
+export type ReferenceResolution =
+  | { readonly state: "unset" }
+  | { readonly state: "inline"; readonly path: string; readonly value: unknown }
+  | { readonly state: "invalid"; readonly error: FieldError }
+  | { readonly state: "secret"; readonly reference: SecretReference };
 
-/** What resolving a reference reads: the object, the request's kind and namespace, settings. */
-export interface ReferenceContext {
-  readonly object: KubeObject;
-  readonly request: Pick<AdmissionRequest, "kind" | "namespace">;
-  readonly settings: PolicySettings;
+/** A Secret reference as written in an object, with the key(s) the rule reads. */
+export interface SecretReference {
+  /** Where the reference object sits, e.g. `spec.clusterAgent.clientCA.secretKeyRef`. */
+  readonly path: string;
+  readonly name: string;
+  readonly namePath: string;
+  /** The namespace as written ("" or undefined: not set); its path when the API has the field. */
+  readonly namespace: string | undefined;
+  readonly namespacePath: string | undefined;
+  /** The key(s) of the Secret the rule reads. */
+  readonly keys: SecretKeys;
+  /** The object's field that named the key, and the key, when the object named it. */
+  readonly keyField: { readonly path: string; readonly key: string } | undefined;
+}
+
+/**
+ * Reads one CA reference of `object` as `spec` describes it. A reference object with nothing
+ * set (`{}`, or `{name: ""}` as CRD defaults write it) is not set. Pure; the namespace rules
+ * and the Secret itself are the caller's.
+ */
+export function resolveReference(spec: ReferenceSpec, object: KubeObject): ReferenceResolution {
+  const setRefs = spec.refs.filter((ref) => isSet(read(object, ref)));
+  const inlineValue = spec.inline === undefined ? undefined : read(object, spec.inline);
+  const inlineSet = inlineValue !== undefined && inlineValue !== null && inlineValue !== "";
+  const parent = commonParent([...spec.refs, ...(spec.inline ? [spec.inline] : [])]);
+  const choices = [...(spec.inline ? [last(spec.inline)] : []), ...spec.refs.map(last)].join(
+    " or ",
+  );
+  if (setRefs.length + (inlineSet ? 1 : 0) > 1) {
+    return invalid("Invalid", parent, undefined, `exactly one of ${choices} may be set`);
+  }
+  if (inlineSet && spec.inline !== undefined) {
+    return { state: "inline", path: spec.inline, value: inlineValue };
+  }
+  const refPath = setRefs[0];
+  if (refPath === undefined) {
+    return spec.required
+      ? invalid("Required", parent, undefined, `one of ${choices} must be set`)
+      : { state: "unset" };
+  }
+  const ref = read(object, refPath);
+  if (typeof ref !== "object" || ref === null || Array.isArray(ref)) {
+    return invalid("Invalid", refPath, undefined, "must be an object");
+  }
+  const refObject = ref as Record<string, unknown>;
+  const namePath = `${refPath}.${spec.nameField}`;
+  const name = refObject[spec.nameField];
+  if (typeof name !== "string" || name === "") {
+    return invalid("Required", namePath, undefined, "the CA Secret's name must be set");
+  }
+  const namespacePath =
+    spec.namespaceField === undefined ? undefined : `${refPath}.${spec.namespaceField}`;
+  const rawNamespace =
+    spec.namespaceField === undefined ? undefined : refObject[spec.namespaceField];
+  if (rawNamespace !== undefined && rawNamespace !== null && typeof rawNamespace !== "string") {
+    return invalid("Invalid", namespacePath ?? namePath, undefined, "must be a string");
+  }
+  let keys: SecretKeys;
+  let keyField: SecretReference["keyField"];
+  const selection = spec.keys;
+  if (selection.mode === "field") {
+    const path = `${refPath}.${selection.field}`;
+    const key = refObject[selection.field];
+    if (typeof key === "string" && key !== "") {
+      keys = { mode: "key", key };
+      keyField = { path, key };
+    } else if ((key === undefined || key === null || key === "") && selection.default) {
+      keys = { mode: "key", key: selection.default };
+    } else {
+      return invalid("Required", path, undefined, "the Secret key holding the CA must be set");
+    }
+  } else if (selection.mode === "fixed") {
+    keys = { mode: "key", key: selection.key };
+  } else if (selection.mode === "caWithKey") {
+    keys = {
+      mode: "caWithKey",
+      certificate: selection.certificate,
+      privateKey: selection.privateKey,
+    };
+  } else {
+    keys = { mode: "eligible" };
+  }
+  return {
+    state: "secret",
+    reference: {
+      path: refPath,
+      name,
+      namePath,
+      namespace: rawNamespace ?? undefined,
+      namespacePath,
+      keys,
+      keyField,
+    },
+  };
+}
+
+function invalid(
+  type: FieldErrorType,
+  field: string,
+  value: string | undefined,
+  detail: string,
+): ReferenceResolution {
+  return { state: "invalid", error: fieldError(type, field, value, detail) };
+}
+
+/**
+ * The namespace of the Secret a reference names: its own namespace field when set, else the
+ * object's (a namespaced object); undefined for a cluster-scoped object that names none.
+ */
+export function secretNamespaceOf(
+  rule: ReferenceRule,
+  reference: SecretReference,
+  objectNamespace: string,
+): string | undefined {
+  if (reference.namespace !== undefined && reference.namespace !== "") return reference.namespace;
+  return rule.scope === "Namespaced" ? objectNamespace : undefined;
+}
+
+/**
+ * The namespace rules applied to a Secret reference: where the Secret is, or the field error
+ * that denies the reference (a namespaced object may name only its own namespace or a trusted
+ * one; a cluster-scoped object must name one, within --allowed-secret-namespaces or trusted).
+ * The engine decides with it, and the Secret guard's reference index keeps only what it
+ * places, so the two never disagree on which Secret an object depends on.
+ */
+export function placeSecret(
+  rule: ReferenceRule,
+  ref: SecretReference,
+  kind: string,
+  objectNamespace: string,
+  settings: Pick<PolicySettings, "trustedSecretNamespaces" | "allowedSecretNamespaces">,
+): { readonly namespace: string } | { readonly error: FieldError } {
+  const nsPath = ref.namespacePath ?? ref.namePath;
+  const named = ref.namespace !== undefined && ref.namespace !== "" ? ref.namespace : undefined;
+  const trusted = (ns: string) => isTrusted(settings.trustedSecretNamespaces, rule.name, ns);
+  if (rule.scope === "Namespaced") {
+    if (named !== undefined && named !== objectNamespace && !trusted(named)) {
+      return {
+        error: fieldError(
+          "Forbidden",
+          nsPath,
+          undefined,
+          crossNamespaceDetail(rule.name, kind, objectNamespace, named),
+        ),
+      };
+    }
+  } else {
+    if (named === undefined) {
+      return {
+        error: fieldError(
+          "Required",
+          nsPath,
+          undefined,
+          `a cluster-scoped ${kind} must name the CA Secret's namespace`,
+        ),
+      };
+    }
+    const allowedNs = settings.allowedSecretNamespaces;
+    if (allowedNs.length > 0 && !allowedNs.includes(named) && !trusted(named)) {
+      return {
+        error: fieldError(
+          "Forbidden",
+          nsPath,
+          undefined,
+          notAllowedDetail(rule.name, allowedNs, named),
+        ),
+      };
+    }
+  }
+  return { namespace: secretNamespaceOf(rule, ref, objectNamespace) ?? objectNamespace };
 }
 
 async function checkReference(
@@ -153,161 +325,129 @@ async function checkReference(
   spec: ReferenceSpec,
   ctx: Context,
 ): Promise<Outcome> {
-  const resolved = resolveReference(rule, spec, ctx);
-  if ("errors" in resolved) return resolved;
-  const errors: FieldError[] = [];
-  const warnings: string[] = [];
-  if (resolved.inline !== undefined) {
-    const inlineValue = resolved.value;
-    if (typeof inlineValue !== "string") {
-      errors.push(fieldError("Invalid", resolved.inline, undefined, "must be a PEM string"));
-    } else {
-      const analysis = analyseBundle(inlineValue, {
-        now: ctx.now,
-        expiringWithinDays: ctx.settings.expiringWithinDays,
-      });
-      collect(analysis, resolved.inline, undefined, "", errors, warnings);
-    }
-    return { errors, warnings };
-  }
-  const { namePath, nsPath, keyPath, namespace: secretNamespace, name, key } = resolved;
-
-  // Nothing about the Secret, not even whether it exists, is said before the user is known to
-  // be allowed to read it: the access question does not depend on its existence.
-  const refused = await refuseRead(ctx, secretNamespace, name, namePath, nsPath ?? namePath);
-  if (refused !== undefined) return refused;
-
-  const lookup = await ctx.view.getSecret(secretNamespace, name);
-  if (!lookup.found) {
-    if (lookup.unavailable !== undefined) {
-      const text = `could not verify the CA Secret ${secretNamespace}/${name}${lookup.timedOut ? " in time" : ""}: ${lookup.unavailable}`;
-      if (ctx.settings.unverifiable === "deny")
-        errors.push(fieldError("InternalError", namePath, undefined, text));
-      else warnings.push(`${namePath}: ${text}`);
-      return { errors, warnings };
-    }
-    const text = `Secret "${name}" not found in "${secretNamespace}"`;
-    if (ctx.settings.missingSecret === "deny")
-      errors.push(fieldError("NotFound", namePath, name, text));
-    else warnings.push(`${namePath}: ${text}; CA not trusted until it exists`);
-    return { errors, warnings };
-  }
-  const at = keyPath ?? namePath;
-  checkSecretData(lookup.object, spec.keys, key, () => at, name, ctx, errors, warnings);
-  return { errors, warnings };
-}
-
-/**
- * Resolves one CA reference of the object: which of its spellings is set, the Secret's name,
- * namespace (after the namespace rules) and key, or the inline value; or the field errors
- * that end its check. Pure and synchronous: it reads the object and the settings only.
- */
-export function resolveReference(
-  rule: ReferenceRule,
-  spec: ReferenceSpec,
-  ctx: ReferenceContext,
-): Outcome | ResolvedReference {
   const errors: FieldError[] = [];
   const warnings: string[] = [];
   const kind = ctx.request.kind.kind;
-  const setRefs = spec.refs.filter(
-    (ref) => read(ctx.object, ref) !== undefined && read(ctx.object, ref) !== null,
-  );
-  const inlineValue = spec.inline === undefined ? undefined : read(ctx.object, spec.inline);
-  const inlineSet = inlineValue !== undefined && inlineValue !== null && inlineValue !== "";
-  const parent = commonParent([...spec.refs, ...(spec.inline ? [spec.inline] : [])]);
-  const choices = [...(spec.inline ? [last(spec.inline)] : []), ...spec.refs.map(last)].join(
-    " or ",
-  );
-
-  if (setRefs.length + (inlineSet ? 1 : 0) > 1) {
-    errors.push(fieldError("Invalid", parent, undefined, `exactly one of ${choices} may be set`));
-    return { errors, warnings };
+  const resolution = resolveReference(spec, ctx.object);
+  switch (resolution.state) {
+    case "unset":
+      return { errors, warnings };
+    case "invalid":
+      return { errors: [resolution.error], warnings };
+    case "inline": {
+      if (typeof resolution.value !== "string") {
+        errors.push(fieldError("Invalid", resolution.path, undefined, "must be a PEM string"));
+      } else {
+        const analysis = analyseBundle(resolution.value, {
+          now: ctx.now,
+          expiringWithinDays: ctx.settings.expiringWithinDays,
+        });
+        // An inline value is the certificate data itself: never shown back.
+        addProblems(analysis, resolution.path, errors, warnings);
+      }
+      return { errors, warnings };
+    }
   }
-  if (inlineSet && spec.inline !== undefined) return { inline: spec.inline, value: inlineValue };
-  const refPath = setRefs[0];
-  if (refPath === undefined) {
-    if (spec.required)
-      errors.push(fieldError("Required", parent, undefined, `one of ${choices} must be set`));
-    return { errors, warnings };
-  }
-  const ref = read(ctx.object, refPath);
-  if (typeof ref !== "object" || ref === null || Array.isArray(ref)) {
-    errors.push(fieldError("Invalid", refPath, undefined, "must be an object"));
-    return { errors, warnings };
-  }
-  const refObject = ref as Record<string, unknown>;
-  const namePath = `${refPath}.${spec.nameField}`;
-  const name = refObject[spec.nameField];
-  if (typeof name !== "string" || name === "") {
-    errors.push(fieldError("Required", namePath, undefined, "the CA Secret's name must be set"));
-    return { errors, warnings };
+  const ref = resolution.reference;
+  const warning = spec.referenceWarning;
+  if (warning !== undefined && (warning.kinds === undefined || warning.kinds.includes(kind))) {
+    warnings.push(`${ref.path}: ${warning.message}`);
   }
 
   // Namespace rules.
   const objectNamespace = ctx.object.metadata?.namespace ?? ctx.request.namespace ?? "";
-  const nsPath =
-    spec.namespaceField === undefined ? undefined : `${refPath}.${spec.namespaceField}`;
-  const refNamespace =
-    spec.namespaceField === undefined ? undefined : refObject[spec.namespaceField];
-  let secretNamespace: string;
-  if (rule.scope === "Namespaced") {
-    if (refNamespace !== undefined && refNamespace !== "" && refNamespace !== objectNamespace) {
-      errors.push(
-        fieldError(
-          "Forbidden",
-          nsPath ?? namePath,
-          undefined,
-          `must be "${objectNamespace}" (the ${kind}'s namespace); cross-namespace CA references are not allowed`,
-        ),
-      );
-      return { errors, warnings };
-    }
-    secretNamespace = objectNamespace;
-  } else {
-    if (typeof refNamespace !== "string" || refNamespace === "") {
-      errors.push(
-        fieldError(
-          "Required",
-          nsPath ?? namePath,
-          undefined,
-          `a cluster-scoped ${kind} must name the CA Secret's namespace`,
-        ),
-      );
-      return { errors, warnings };
-    }
-    const allowedNs = ctx.settings.allowedSecretNamespaces;
-    if (allowedNs.length > 0 && !allowedNs.includes(refNamespace)) {
-      errors.push(
-        fieldError(
-          "Forbidden",
-          nsPath ?? namePath,
-          refNamespace,
-          `must be one of ${allowedNs.map((n) => `"${n}"`).join(", ")}`,
-        ),
-      );
-      return { errors, warnings };
-    }
-    secretNamespace = refNamespace;
+  const nsPath = ref.namespacePath ?? ref.namePath;
+  const placed = placeSecret(rule, ref, kind, objectNamespace, ctx.settings);
+  if ("error" in placed) {
+    errors.push(placed.error);
+    return { errors, warnings };
   }
+  const secretNamespace = placed.namespace;
 
-  // The key, when the reference names it.
-  let keyPath: string | undefined;
-  let key: string | undefined;
-  if (spec.keys.mode === "field") {
-    keyPath = `${refPath}.${spec.keys.field}`;
-    const k = refObject[spec.keys.field];
-    if (typeof k !== "string" || k === "") {
-      errors.push(
-        fieldError("Required", keyPath, undefined, "the Secret key holding the CA must be set"),
-      );
+  // Nothing about the Secret, not even whether it exists, is said before the user is known to
+  // be allowed to read it: the access question does not depend on its existence.
+  const refused = await refuseRead(ctx, secretNamespace, ref.name, ref.namePath, nsPath);
+  if (refused !== undefined) return refused;
+
+  const lookup = await ctx.view.getSecret(secretNamespace, ref.name);
+  if (!lookup.found) {
+    if (lookup.unavailable !== undefined) {
+      const text = `could not verify the CA Secret ${secretNamespace}/${ref.name}${lookup.timedOut ? " in time" : ""}: ${lookup.unavailable}`;
+      if (ctx.settings.unverifiable === "deny")
+        errors.push(fieldError("InternalError", ref.namePath, undefined, text));
+      else warnings.push(`${ref.namePath}: ${text}`);
       return { errors, warnings };
     }
-    key = k;
-  } else if (spec.keys.mode === "fixed") {
-    key = spec.keys.key;
+    const text = `Secret "${ref.name}" not found in "${secretNamespace}"`;
+    if (ctx.settings.missingSecret === "deny")
+      errors.push(fieldError("NotFound", ref.namePath, ref.name, text));
+    else warnings.push(`${ref.namePath}: ${text}; CA not trusted until it exists`);
+    return { errors, warnings };
   }
-  return { refPath, namePath, nsPath, keyPath, namespace: secretNamespace, name, key };
+  const check = checkSecretAgainstReference(lookup.object, ref.keys, {
+    now: ctx.now,
+    expiringWithinDays: ctx.settings.expiringWithinDays,
+  });
+  for (const problem of check.errors) {
+    const summary = `${problem.reason} (Secret ${secretNamespace}/${ref.name}${problem.key === undefined ? "" : ` key "${problem.key}"`})`;
+    // The key the object itself named is the value at fault; otherwise the Secret it named.
+    if (ref.keyField !== undefined && problem.key === ref.keyField.key) {
+      errors.push(
+        fieldError(
+          problem.type === "missing" ? "NotFound" : "Invalid",
+          ref.keyField.path,
+          ref.keyField.key,
+          problem.detail,
+          summary,
+        ),
+      );
+    } else {
+      errors.push(fieldError("Invalid", ref.namePath, ref.name, problem.detail, summary));
+    }
+  }
+  warnings.push(...check.warnings);
+  return { errors, warnings };
+}
+
+/**
+ * Whether Secrets of `namespace` may be referenced from any namespace under rule `ruleName`
+ * (`--trusted-secret-namespaces`: an entry for every rule, or one for this rule).
+ */
+export function isTrusted(
+  trusted: readonly TrustedNamespace[],
+  ruleName: string,
+  namespace: string,
+): boolean {
+  return trusted.some(
+    (t) => t.namespace === namespace && (t.rule === undefined || t.rule === ruleName),
+  );
+}
+
+/**
+ * The denial of a cross-namespace reference, naming both ways out: the Secret in the object's
+ * namespace, or an administrator trusting the Secret's namespace. The ValidatingAdmissionPolicy
+ * writes the same text (src/manifests.ts).
+ */
+export function crossNamespaceDetail(
+  ruleName: string,
+  kind: string,
+  objectNamespace: string,
+  secretNamespace: string,
+): string {
+  return `must be "${objectNamespace}" (the ${kind}'s namespace): put the CA Secret there, or have an administrator trust namespace "${secretNamespace}" ${trustHow(ruleName, secretNamespace)}`;
+}
+
+/** A cluster-scoped reference outside `--allowed-secret-namespaces`, and the two ways out. */
+export function notAllowedDetail(
+  ruleName: string,
+  allowed: readonly string[],
+  secretNamespace: string,
+): string {
+  return `must be one of ${allowed.map((n) => `"${n}"`).join(", ")} (--allowed-secret-namespaces): put the CA Secret there, or have an administrator trust namespace "${secretNamespace}" ${trustHow(ruleName, secretNamespace)}`;
+}
+
+function trustHow(ruleName: string, namespace: string): string {
+  return `with --trusted-secret-namespaces=${namespace} (or ${ruleName}=${namespace} for this rule only)`;
 }
 
 /** Longest user name quoted in a denial (a direct caller chooses it). */
@@ -393,169 +533,56 @@ function checkLabelledSecret(rule: LabelledSecretRule, ctx: Context): Outcome {
   const secret: SecretObject = {
     namespace,
     name: ctx.object.metadata?.name ?? "",
+    ...(typeof ctx.object.type === "string" ? { type: ctx.object.type } : {}),
     data: secretData(ctx.object),
   };
-  // Field paths of a Secret's own keys, as the apiserver writes map entries: data[ca.crt].
-  checkSecretData(
-    secret,
-    rule.keys,
-    rule.keys.mode === "fixed" ? rule.keys.key : undefined,
-    (k) => (k === undefined ? "data" : `data[${k}]`),
-    secret.name,
-    ctx,
-    errors,
-    warnings,
-  );
+  const keys: SecretKeys =
+    rule.keys.mode === "fixed"
+      ? { mode: "key", key: rule.keys.key }
+      : rule.keys.mode === "caWithKey"
+        ? {
+            mode: "caWithKey",
+            certificate: rule.keys.certificate,
+            privateKey: rule.keys.privateKey,
+          }
+        : // A labelled Secret names no key itself: a field selection reads its default, if any.
+          rule.keys.mode === "field" && rule.keys.default !== undefined
+          ? { mode: "key", key: rule.keys.default }
+          : { mode: "eligible" };
+  const check = checkSecretAgainstReference(secret, keys, {
+    now: ctx.now,
+    expiringWithinDays: ctx.settings.expiringWithinDays,
+  });
+  // Field paths of a Secret's own keys, as the apiserver writes map entries: data[ca.crt]. The
+  // values are the certificate data: never shown back.
+  for (const problem of check.errors) {
+    errors.push(
+      fieldError(
+        problem.type === "missing" ? "Required" : "Invalid",
+        problem.key === undefined ? "data" : `data[${problem.key}]`,
+        undefined,
+        problem.detail,
+      ),
+    );
+  }
+  warnings.push(...check.warnings);
   return { errors, warnings };
 }
 
-/**
- * Applies the key rule to a Secret's data: the named key must exist and parse; in eligible
- * mode every eligible key must parse and together they hold at least one certificate.
- */
-export function checkSecretData(
-  secret: SecretObject,
-  keys: KeySelection,
-  key: string | undefined,
-  pathOf: (key: string | undefined) => string,
-  name: string,
-  ctx: { readonly now: Date; readonly settings: Pick<PolicySettings, "expiringWithinDays"> },
-  errors: FieldError[],
-  warnings: string[],
-): void {
-  const data = secret.data ?? {};
-  const options = { now: ctx.now, expiringWithinDays: ctx.settings.expiringWithinDays };
-  const where = `Secret ${secret.namespace}/${secret.name}`;
-  if (keys.mode !== "eligible") {
-    const k = key as string;
-    const encoded = data[k];
-    if (encoded === undefined) {
-      const present = Object.keys(data).sort();
-      const detail = `${where} has no key "${k}"${present.length > 0 ? ` (keys: ${present.slice(0, 8).join(", ")})` : " (no data)"}`;
-      // A key named in the object (`secretKeyRef.key`) is the value not found; a fixed key
-      // (kcp's tls.crt) makes the Secret named by the object invalid.
-      errors.push(
-        keys.mode === "field"
-          ? fieldError("NotFound", pathOf(undefined), k, detail)
-          : fieldError("Invalid", pathOf(undefined), name, detail),
-      );
-      return;
-    }
-    collect(
-      analyseBundle(decodeBase64(encoded), options),
-      pathOf(k),
-      name,
-      `${where} key "${k}":`,
-      errors,
-      warnings,
-    );
-    return;
-  }
-  const allKeys = Object.keys(data);
-  if (allKeys.length > MAX_SECRET_KEYS) {
-    errors.push(
-      fieldError(
-        "Invalid",
-        pathOf(undefined),
-        name,
-        `${where} has ${allKeys.length.toLocaleString("en-US")} keys; a CA Secret read key by key may have at most ${MAX_SECRET_KEYS.toLocaleString("en-US")}`,
-      ),
-    );
-    return;
-  }
-  // Each value is bounded by the analysis (MAX_BUNDLE_BLOCKS), but a Secret of many values is
-  // not: the PEM blocks of all its eligible keys are counted first, and over the same bound
-  // nothing is parsed (one review must not hold the event loop for long).
-  const eligible: [string, Buffer][] = [];
-  let blocks = 0;
-  for (const k of allKeys.sort()) {
-    const bytes = decodeBase64(data[k] as string);
-    if (!isEligible(k, bytes)) continue;
-    eligible.push([k, bytes]);
-    blocks += countPemBlocks(bytes);
-  }
-  if (blocks > MAX_BUNDLE_BLOCKS) {
-    errors.push(
-      fieldError(
-        "Invalid",
-        pathOf(undefined),
-        name,
-        `${where} has ${blocks.toLocaleString("en-US")} PEM blocks across ${eligible.length.toLocaleString("en-US")} keys; at most ${MAX_BUNDLE_BLOCKS} are analysed per Secret`,
-      ),
-    );
-    return;
-  }
-  let certificates = 0;
-  for (const [k, bytes] of eligible) {
-    const analysis = analyseBundle(bytes, options);
-    certificates += analysis.certificates.length;
-    collect(analysis, pathOf(k), name, `${where} key "${k}":`, errors, warnings);
-  }
-  if (eligible.length === 0 || (certificates === 0 && errors.length === 0)) {
-    errors.push(
-      fieldError(
-        "Invalid",
-        pathOf(undefined),
-        name,
-        `${where} holds no CA certificate (keys ending .crt or .pem, or values holding a PEM header, are read)`,
-      ),
-    );
-  }
-}
-
-/**
- * Most keys of a Secret read in eligible mode (every key is decoded and looked at). Real CA
- * Secrets have a handful; a Secret of 70,000 tiny keys would otherwise cost half a second of
- * CPU in one review.
- */
-const MAX_SECRET_KEYS = 1024;
-
-/** PEM BEGIN lines in a value (an upper bound of its blocks), without parsing it. */
-function countPemBlocks(bytes: Buffer): number {
-  let count = 0;
-  for (
-    let at = bytes.indexOf("-----BEGIN ");
-    at !== -1;
-    at = bytes.indexOf("-----BEGIN ", at + 11)
-  ) {
-    count++;
-    if (count > MAX_BUNDLE_BLOCKS) break;
-  }
-  return count;
-}
-
-/** Connectors' rule: a key ending `.crt` / `.pem`, or a value that contains a PEM header. */
-export function isEligible(key: string, value: Uint8Array): boolean {
-  if (key.endsWith(".crt") || key.endsWith(".pem")) return true;
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).includes("-----BEGIN ");
-}
-
-/** Findings of one value: errors become field errors, warnings are prefixed with where they are. */
-function collect(
+/** Hard findings of an inline value become one field error; soft ones warnings at its path. */
+function addProblems(
   analysis: BundleAnalysis,
   path: string,
-  value: string | undefined,
-  where: string,
   errors: FieldError[],
   warnings: string[],
 ): void {
   const hard = analysis.findings.filter((f) => f.severity === "error");
   if (hard.length > 0) {
-    errors.push(
-      fieldError(
-        "Invalid",
-        path,
-        value,
-        `${where ? `${where} ` : ""}${hard.map((f) => f.message).join("; ")}`,
-      ),
-    );
+    errors.push(fieldError("Invalid", path, undefined, hard.map((f) => f.message).join("; ")));
   }
-  for (const f of analysis.findings)
-    if (f.severity === "warning") warnings.push(`${where} ${f.message}`);
-}
-
-function decodeBase64(text: string): Buffer {
-  return Buffer.from(typeof text === "string" ? text : "", "base64");
+  for (const f of analysis.findings) {
+    if (f.severity === "warning") warnings.push(`${path}: ${f.message}`);
+  }
 }
 
 /** A Secret object's data, with `stringData` merged in (offline inputs may carry it). */
@@ -586,8 +613,16 @@ export function read(object: unknown, path: string): unknown {
   return node;
 }
 
-function present(v: unknown): boolean {
-  return v !== undefined && v !== null && v !== "";
+/**
+ * A reference object counts as set when any of its fields holds a value: `{}` and `{name: ""}`
+ * (what a CRD's defaults make of an omitted LocalObjectReference) are not set.
+ */
+function isSet(v: unknown): boolean {
+  if (v === undefined || v === null || v === "") return false;
+  if (typeof v !== "object" || Array.isArray(v)) return true;
+  return Object.values(v as Record<string, unknown>).some(
+    (field) => field !== undefined && field !== null && field !== "",
+  );
 }
 
 function sameReferences(

@@ -11,6 +11,11 @@ export interface FieldError {
   readonly field: string;
   /** The rendered error, exactly as it appears in the denial message. */
   readonly text: string;
+  /**
+   * The reason first, for a warning that may be cut at 120 characters (an UPDATE that leaves a
+   * broken reference as it was): `PEM block 1: BEGIN without END (Secret a/b key "ca.crt")`.
+   */
+  readonly summary?: string;
 }
 
 const LABEL: Record<FieldErrorType, string> = {
@@ -27,12 +32,14 @@ export function fieldError(
   field: string,
   value: string | undefined,
   detail: string,
+  summary?: string,
 ): FieldError {
   const shown =
     value !== undefined && (type === "Invalid" || type === "NotFound")
       ? ` ${JSON.stringify(value)}:`
       : "";
-  return { type, field, text: `${field}: ${LABEL[type]}:${shown} ${detail}` };
+  const text = `${field}: ${LABEL[type]}:${shown} ${detail}`;
+  return summary === undefined ? { type, field, text } : { type, field, text, summary };
 }
 
 /**

@@ -128,6 +128,8 @@ function secretUpdated(
     return outcome({ kind: "allow", warnings: [] });
   const after = secretData(object);
   const before = request.oldObject ? secretData(request.oldObject) : {};
+  // The Secret's type decides whether a `tls.key` holding only a key is read (eligible mode).
+  const type = typeof object.type === "string" ? object.type : undefined;
   const groups = new Map<string, Referrer[]>();
   for (const r of referrers) {
     const requirement = requirementOf(r.reference);
@@ -142,7 +144,7 @@ function secretUpdated(
     const reference = (group[0] as Referrer).reference;
     if (!readsChanged(reference.key, before, after)) continue;
     const found = checkReferencedSecret(
-      { namespace, name, data: after },
+      { namespace, name, data: after, ...(type === undefined ? {} : { type }) },
       reference,
       settings.policy,
       now,
@@ -150,7 +152,7 @@ function secretUpdated(
     warnings.push(...found.warnings);
     if (found.errors.length === 0) continue;
     const earlier = checkReferencedSecret(
-      { namespace, name, data: before },
+      { namespace, name, data: before, ...(type === undefined ? {} : { type }) },
       reference,
       settings.policy,
       now,

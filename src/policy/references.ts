@@ -1,24 +1,26 @@
 /**
  * Which Secrets an object's CA references point at, as names and keys only: what the Secret
  * guard's index keeps (kube/references.ts) and `scan` groups by. The references are resolved
- * by the validation engine's own `resolveReference`, with the same rule table and settings, so
- * the index and the verdicts on the objects never disagree: a reference the engine would deny
- * (a cross-namespace one, a missing name or key field) points at nothing here.
+ * by the validation engine's own `resolveReference` and `placeSecret`, with the same rule table
+ * and settings, so the index and the verdicts on the objects never disagree: a reference the
+ * engine would deny (an untrusted cross-namespace one, a missing name or key field) points at
+ * nothing here.
  */
 import type { GroupVersionKind, KubeObject } from "../core/types.js";
 import type { SecretObject } from "../core/view.js";
-import { checkSecretData, type PolicySettings, resolveReference } from "./engine.js";
-import type { FieldError } from "./field-error.js";
-import { findRule, type KeySelection } from "./rules.js";
+import { type PolicySettings, placeSecret, resolveReference } from "./engine.js";
+import { type FieldError, fieldError } from "./field-error.js";
+import { findRule } from "./rules.js";
+import { checkSecretAgainstReference, type SecretKeys } from "./secret-check.js";
 
 /** One CA reference of an object to a Secret: where it sits and what of the Secret it reads. */
 export interface SecretReference {
   /** The Secret, after the engine's namespace rules. */
   readonly namespace: string;
   readonly name: string;
-  /** How the rule chooses the key(s) (the rule's own object, shared by every reference). */
-  readonly keys: KeySelection;
-  /** The key the reference names (`field`) or the rule fixes (`fixed`); undefined: eligible. */
+  /** The key(s) of the Secret the reference reads, resolved as the engine resolves them. */
+  readonly keys: SecretKeys;
+  /** The one key read (`keys.mode` "key"); undefined: several (eligible, CA with its key). */
   readonly key: string | undefined;
   /** The field path of the reference in the object, e.g. `spec.caCertSecretRef`. */
   readonly path: string;
@@ -57,17 +59,20 @@ export function referencesOf(
 ): SecretReference[] {
   const rule = findRule(settings.rules, gvk.group, gvk.kind, undefined);
   if (rule === undefined || rule.type !== "reference") return [];
-  const ctx = { object, request: { kind: gvk, namespace: object.metadata?.namespace }, settings };
+  const objectNamespace = object.metadata?.namespace ?? "";
   const out: SecretReference[] = [];
   for (const spec of rule.references) {
-    const resolved = resolveReference(rule, spec, ctx);
-    if ("errors" in resolved || resolved.inline !== undefined) continue;
+    const resolution = resolveReference(spec, object);
+    if (resolution.state !== "secret") continue;
+    const ref = resolution.reference;
+    const placed = placeSecret(rule, ref, gvk.kind, objectNamespace, settings);
+    if ("error" in placed) continue;
     out.push({
-      namespace: resolved.namespace,
-      name: resolved.name,
-      keys: spec.keys,
-      key: resolved.key,
-      path: resolved.refPath,
+      namespace: placed.namespace,
+      name: ref.name,
+      keys: ref.keys,
+      key: ref.keys.mode === "key" ? ref.keys.key : undefined,
+      path: ref.path,
       featureGate: rule.featureGate,
     });
   }
@@ -89,28 +94,35 @@ export interface SecretFindings {
  */
 export function checkReferencedSecret(
   secret: SecretObject,
-  reference: Pick<SecretReference, "keys" | "key">,
+  reference: Pick<SecretReference, "keys">,
   settings: Pick<PolicySettings, "expiringWithinDays">,
   now: Date,
 ): SecretFindings {
-  const errors: FieldError[] = [];
-  const warnings: string[] = [];
-  checkSecretData(
-    secret,
-    reference.keys,
-    reference.key,
-    (k) => (k === undefined ? "data" : `data[${k}]`),
-    secret.name,
-    { now, settings },
-    errors,
-    warnings,
+  const check = checkSecretAgainstReference(secret, reference.keys, {
+    now,
+    expiringWithinDays: settings.expiringWithinDays,
+  });
+  const errors = check.errors.map((problem) =>
+    problem.key === undefined
+      ? fieldError("Invalid", "data", secret.name, problem.detail)
+      : problem.type === "missing"
+        ? fieldError("NotFound", "data", problem.key, problem.detail)
+        : fieldError("Invalid", `data[${problem.key}]`, secret.name, problem.detail),
   );
-  return { errors, warnings };
+  return { errors, warnings: [...check.warnings] };
 }
 
 /** What a reference reads of a Secret, as a key: references that read the same are judged once. */
-export function requirementOf(reference: Pick<SecretReference, "keys" | "key">): string {
-  return reference.keys.mode === "eligible" ? "eligible" : `key ${reference.key ?? ""}`;
+export function requirementOf(reference: Pick<SecretReference, "keys">): string {
+  const keys = reference.keys;
+  switch (keys.mode) {
+    case "key":
+      return `key ${keys.key}`;
+    case "caWithKey":
+      return `ca ${keys.certificate} with ${keys.privateKey}`;
+    default:
+      return "eligible";
+  }
 }
 
 /**

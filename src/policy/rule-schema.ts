@@ -51,6 +51,13 @@ const FieldName = (options: { default?: string; description: string }) =>
     ...options,
   });
 
+/** A Kind, e.g. `DataPlane`. */
+const KindName = Type.String({
+  pattern: "^[A-Z][A-Za-z0-9]*$",
+  maxLength: 63,
+  title: "a Kind (an upper-case letter, then letters and digits)",
+});
+
 /** Tagged objects whose first key (`tag`) selects the branch; see `taggedUnion`. */
 type Tagged<Tag extends string> = TObject<TProperties & Record<Tag, TLiteral<string>>>;
 
@@ -89,6 +96,15 @@ function taggedUnion<Tag extends string, Branches extends Tagged<Tag>[]>(
   });
 }
 
+/** A Secret data key, e.g. `tls.crt`. */
+const SecretKey = (options: { default?: string; description: string }) =>
+  Type.String({
+    pattern: CONFIG_KEY,
+    maxLength: 253,
+    title: "a Secret key such as tls.crt ([-._a-zA-Z0-9]+)",
+    ...options,
+  });
+
 const keySelection = (options: { default?: unknown } = {}) =>
   taggedUnion(
     "mode",
@@ -99,18 +115,19 @@ const keySelection = (options: { default?: unknown } = {}) =>
           field: FieldName({
             description: "field of the reference object holding the Secret key, e.g. key",
           }),
+          default: Type.Optional(
+            SecretKey({
+              description:
+                "the key read when the field is empty or absent (without it, the field is required)",
+            }),
+          ),
         },
         { additionalProperties: false, description: "the reference names the key in a field" },
       ),
       Type.Object(
         {
           mode: Type.Literal("fixed"),
-          key: Type.String({
-            pattern: CONFIG_KEY,
-            maxLength: 253,
-            title: "a Secret key such as tls.crt ([-._a-zA-Z0-9]+)",
-            description: "the Secret key holding the CA",
-          }),
+          key: SecretKey({ description: "the Secret key holding the CA" }),
         },
         { additionalProperties: false, description: "a fixed key, e.g. tls.crt" },
       ),
@@ -119,7 +136,25 @@ const keySelection = (options: { default?: unknown } = {}) =>
         {
           additionalProperties: false,
           description:
-            "every key ending .crt or .pem, or whose value holds -----BEGIN ; other keys are ignored",
+            "every key ending .crt or .pem, or whose value holds -----BEGIN ; other keys are ignored, and so is tls.key of a kubernetes.io/tls Secret when it holds only a private key",
+        },
+      ),
+      Type.Object(
+        {
+          mode: Type.Literal("caWithKey"),
+          certificate: SecretKey({
+            default: "tls.crt",
+            description: "the key holding the signing CA certificate (first), then its chain",
+          }),
+          privateKey: SecretKey({
+            default: "tls.key",
+            description: "the key holding that CA's private key, which must match it",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "a signing CA and its private key (cert-manager's CA issuer Secret): the first certificate must be a CA and the key its own",
         },
       ),
     ],
@@ -156,6 +191,31 @@ export const ReferenceSpecSchema = Type.Object(
       default: false,
       description: "one of the reference / the inline value must be set",
     }),
+    referenceWarning: Type.Optional(
+      Type.Object(
+        {
+          kinds: Type.Optional(
+            Type.Array(KindName, {
+              minItems: 1,
+              maxItems: 256,
+              description: "the kinds it applies to (absent: every kind of the rule)",
+            }),
+          ),
+          message: Type.String({
+            minLength: 1,
+            maxLength: 200,
+            pattern: PRINTABLE,
+            title: "text without control characters",
+            description: "the warning, after the reference's path",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "a warning when the Secret reference (not the inline value) is used, e.g. by kinds whose controller ignores it; the reference is still checked",
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,

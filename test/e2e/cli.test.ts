@@ -12,7 +12,12 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { childEnv } from "../../scripts/harness/children.js";
-import { exampleFiles, exampleObjects, examplePath } from "../../scripts/harness/examples.js";
+import {
+  exampleConfig,
+  exampleFiles,
+  exampleObjects,
+  examplePath,
+} from "../../scripts/harness/examples.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import {
   createTestNamespace,
@@ -163,12 +168,8 @@ describe("check on examples/ and the webhook behind kubectl", () => {
     await server?.stop();
   });
 
-  it("gives every object the verdict the webhook gives kubectl", { timeout: 600_000 }, async () => {
-    const result = await cli(["check", "-f", EXAMPLES_DIR, "-o", "json"]);
-    expect(result.code).toBe(1);
-    const verdicts = JSON.parse(result.stdout) as ObjectVerdict[];
-    expect(verdicts.length).toBeGreaterThan(20);
-
+  /** Each object's verdict from `check` and from kubectl through the registered webhook. */
+  async function bothVerdicts(verdicts: readonly ObjectVerdict[]) {
     const fromCheck: Record<string, Outcome> = {};
     const fromKubectl: Record<string, Outcome> = {};
     for (const v of verdicts) {
@@ -196,6 +197,15 @@ describe("check on examples/ and the webhook behind kubectl", () => {
         warnings: answer.warnings.length,
       };
     }
+    return { fromCheck, fromKubectl };
+  }
+
+  it("gives every object the verdict the webhook gives kubectl", { timeout: 600_000 }, async () => {
+    const result = await cli(["check", "-f", EXAMPLES_DIR, "-o", "json"]);
+    expect(result.code).toBe(1);
+    const verdicts = JSON.parse(result.stdout) as ObjectVerdict[];
+    expect(verdicts.length).toBeGreaterThan(20);
+    const { fromCheck, fromKubectl } = await bothVerdicts(verdicts);
 
     // The one example the apiserver refuses before admission (strict field validation of the
     // CRD: `caCertSecretRef.namespace` does not exist); `check` knows no CRD schemas and
@@ -207,6 +217,44 @@ describe("check on examples/ and the webhook behind kubectl", () => {
     delete fromCheck[refusedByApi];
     expect(fromCheck).toEqual(fromKubectl);
   });
+
+  it.each(exampleFiles().filter((file) => exampleConfig(file).length > 0))(
+    "%s: with its # Config: options, check and a webhook started with them agree",
+    async (file) => {
+      const options = exampleConfig(file);
+      const configured = await startWebhook(cp, { extraArgs: options });
+      let result: CliResult;
+      let both: Awaited<ReturnType<typeof bothVerdicts>>;
+      try {
+        await registerWebhooks(cp, {
+          url: configured.url,
+          caBundle: configured.caPem,
+          mutating: false,
+        });
+        result = await cli(["check", ...options, "-f", examplePath(file), "-o", "json"]);
+        both = await bothVerdicts(JSON.parse(result.stdout) as ObjectVerdict[]);
+      } finally {
+        await configured.stop();
+        // This suite's own registration again (the harness keeps one at a time).
+        registration = await registerWebhooks(cp, {
+          url: server.url,
+          caBundle: server.caPem,
+          namespaceSelector: {
+            matchExpressions: [
+              { key: "kubernetes.io/metadata.name", operator: "In", values: EXAMPLE_NAMESPACES },
+            ],
+          },
+        });
+      }
+      const withoutOptions = await cli(["check", "-f", examplePath(file), "-o", "json"]);
+
+      expect(result.code).toBe(0);
+      expect(Object.keys(both.fromCheck).length).toBeGreaterThan(0);
+      expect(both.fromCheck).toEqual(both.fromKubectl);
+      // The options are what makes the difference.
+      expect(withoutOptions.code).toBe(1);
+    },
+  );
 });
 
 describe("inject and the apiserver's PodSecurity admission", () => {

@@ -326,7 +326,7 @@ describe("the ClusterTrustBundle source, by name", () => {
       });
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(
-        /the CA ClusterTrustBundle "corp-roots-broken" spec\.trustBundle is not a valid CA bundle: block 2 has BEGIN without END/,
+        /the CA ClusterTrustBundle "corp-roots-broken" spec\.trustBundle is not a valid CA bundle: PEM block 2: BEGIN without END/,
       );
     } finally {
       await otherRegistration.unregister();

@@ -631,7 +631,7 @@ describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook se
   let other: string;
   let legacy: string;
   const policyYaml = renderManifestsYaml(
-    { rules: [], allowedSecretNamespaces: [] },
+    { rules: [], allowedSecretNamespaces: [], trustedSecretNamespaces: [] },
     { only: "vap" },
   );
 
@@ -782,8 +782,8 @@ describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook se
       namespaced: false,
       spelling: "secretKeyRef",
       refNamespace: undefined,
-      status: 422,
-      reason: "Invalid",
+      status: 403,
+      reason: "Forbidden",
       field: "spec.clusterAgent.clientCA.secretKeyRef.namespace",
     },
     {
@@ -794,8 +794,8 @@ describe("ValidatingAdmissionPolicy: the cross-namespace rule with no webhook se
       namespaced: false,
       spelling: "secretRef",
       refNamespace: "",
-      status: 422,
-      reason: "Invalid",
+      status: 403,
+      reason: "Forbidden",
       field: "spec.clusterAgent.clientCA.secretRef.namespace",
     },
     {
@@ -1338,6 +1338,8 @@ const USER_RULES = [
   { name: "team-ca", type: "labelledSecret", label: "example.com/team-ca", value: "trusted" },
 ];
 const ALLOWED = ["platform-cas", "shared-cas"];
+/** Trusted for every rule, for OpenChoreo's planes only, and for a user rule only. */
+const TRUSTED = ["shared-cas", "openchoreo-planes=openchoreo-control-plane", "widgets=widget-cas"];
 /** USER_RULES with their registration, as `manifests --helm-values` writes them (YAML 1.1). */
 const USER_VALUES = parse(renderHelmValues({ rules: parseRules(USER_RULES) }), {
   version: "1.1",
@@ -1406,7 +1408,7 @@ function registrationOf(list: readonly Manifest[]): Record<string, unknown> {
 }
 
 describe("every shipped registration is what the rule table derives (src/manifests.ts)", () => {
-  const builtIn = { rules: [], allowedSecretNamespaces: [] };
+  const builtIn = { rules: [], allowedSecretNamespaces: [], trustedSecretNamespaces: [] };
   const selfManaged = (options: { certificateSecret?: string } = {}) =>
     renderManifests(builtIn, { only: "self-managed", namespace: NAMESPACE, ...options });
   let caPem: string;
@@ -1470,16 +1472,26 @@ describe("every shipped registration is what the rule table derives (src/manifes
     },
     {
       source:
-        "the Helm chart, the user's rules from `manifests --helm-values`, allowedSecretNamespaces, Ignore, a caBundle",
+        "the Helm chart, the user's rules from `manifests --helm-values`, allowedSecretNamespaces, trustedSecretNamespaces, Ignore, a caBundle",
       render: () =>
         helmTemplateFiles([join(dir, "rules-values.yaml")], {
           certificate: { mode: "secret", secret: { name: "my-tls", caBundle: caPem } },
           failurePolicy: "Ignore",
           allowedSecretNamespaces: ALLOWED,
+          trustedSecretNamespaces: TRUSTED,
         }),
       expected: () =>
         renderManifests(
-          { rules: parseRules(USER_RULES), allowedSecretNamespaces: ALLOWED },
+          {
+            rules: parseRules(USER_RULES),
+            allowedSecretNamespaces: ALLOWED,
+            trustedSecretNamespaces: TRUSTED.map((entry) => {
+              const at = entry.lastIndexOf("=");
+              return at === -1
+                ? { rule: undefined, namespace: entry }
+                : { rule: entry.slice(0, at), namespace: entry.slice(at + 1) };
+            }),
+          },
           { namespace: NAMESPACE, caBundle: caPem, failurePolicy: "Ignore" },
         ),
     },
@@ -1556,7 +1568,7 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
       certificate: { mode: "self-managed", selfManaged: { secretName: "corp-webhook-certs" } },
     });
     const expected = renderManifests(
-      { rules: [], allowedSecretNamespaces: [] },
+      { rules: [], allowedSecretNamespaces: [], trustedSecretNamespaces: [] },
       { only: "self-managed", namespace: NAMESPACE, certificateSecret: "corp-webhook-certs" },
     );
     const policies = rendered.filter(

@@ -152,7 +152,7 @@ function rootShard(name: string, secret: string): Manifest {
  */
 function registration(url: string, caBundle: string): Manifest {
   const [validating] = renderManifests(
-    { rules: [], allowedSecretNamespaces: [] },
+    { rules: [], allowedSecretNamespaces: [], trustedSecretNamespaces: [] },
     { only: "webhooks", url, caBundle },
   );
   const webhooks = ((validating?.webhooks ?? []) as Record<string, unknown>[]).map((w) => {

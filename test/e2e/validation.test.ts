@@ -2,8 +2,9 @@
  * The validation engine behind a real kube-apiserver, as a user meets it: `kubectl apply` of
  * every example in examples/ through our registered webhook (verdicts: examples/README.md),
  * `--dry-run=server` answering the same, the Connectors feature flag taking effect while the
- * server runs, the watches keeping to their selectors, and Secret lookups expiring with the
- * lookup TTL. Every verdict asserted here needs the registration: without it the denied
+ * server runs, the watches keeping to their selectors, and Secret lookups never reused. An
+ * example whose verdict needs a server option (`# Config:`) is applied through a second server
+ * started with it. Every verdict asserted here needs the registration: without it the denied
  * examples would be stored, no warning would be printed and no review would reach our log.
  *
  * Order independence: the examples live in fixed namespaces (examples/namespaces.yaml), so
@@ -15,6 +16,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubectlResult } from "../../scripts/harness/controlplane.js";
 import {
+  exampleConfig,
   exampleFiles,
   exampleObjects,
   examplePath,
@@ -42,8 +44,6 @@ import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 
-/** The server's `--lookup-ttl`, pinned so that the TTL test does not depend on the default. */
-const LOOKUP_TTL_MS = 5_000;
 /** The flag is read at request time from a watch: a flip must show within this. */
 const FLAG_BOUND_MS = 2_000;
 const FLAG = {
@@ -103,6 +103,7 @@ const VERDICTS: Record<string, Expected> = {
     "Invalid value",
   ),
   "connectors/how-to-custom-ca.yaml": allowed,
+  "connectors/cert-manager-tls-secret.yaml": allowed,
   "openchoreo/valid-dataplane.yaml": allowed,
   "openchoreo/valid-clusterdataplane-inline.yaml": allowed,
   "openchoreo/valid-clusterworkflowplane.yaml": allowed,
@@ -129,6 +130,10 @@ const VERDICTS: Record<string, Expected> = {
     "spec.clusterAgent.clientCA.secretKeyRef.namespace",
     "Forbidden",
   ),
+  "openchoreo/observabilityplane-secretkeyref.yaml": {
+    verdict: "warned",
+    field: "spec.clusterAgent.clientCA.secretKeyRef",
+  },
   "openchoreo/invalid-dataplane-value-and-ref.yaml": denied(
     "Invalid",
     "spec.clusterAgent.clientCA",
@@ -142,6 +147,17 @@ const VERDICTS: Record<string, Expected> = {
     "spec.clientCABundleRef.name",
     "Invalid value",
   ),
+  "kcp/rootshard-own-pki.yaml": allowed,
+  "kcp/invalid-cacheserver-key-mismatch.yaml": denied(
+    "Invalid",
+    "spec.certificates.caSecretRef.name",
+    "Invalid value",
+  ),
+};
+
+/** Examples whose `# Config:` line names server options: their verdict with those options. */
+const WITH_CONFIG: Record<string, Expected> = {
+  "openchoreo/external-ca-guide-dataplane-secret-trusted.yaml": allowed,
 };
 
 /** Not in this suite: the namespaces (set-up) and Pod injection (POST /mutate is being wired). */
@@ -288,7 +304,7 @@ function validCaPem(): string {
 beforeAll(async () => {
   await cp.kubectl(["apply", "-f", examplePath("namespaces.yaml")]);
   probeNamespace = await createTestNamespace(cp, { prefix: "validation" });
-  server = await startWebhook(cp, { extraArgs: ["--lookup-ttl", `${LOOKUP_TTL_MS}ms`] });
+  server = await startWebhook(cp);
   registration = await registerWebhooks(cp, {
     url: server.url,
     caBundle: server.caPem,
@@ -297,7 +313,9 @@ beforeAll(async () => {
   });
   await waitForWebhookCalled(cp, server, { namespace: probeNamespace, registration });
   // Every object the examples merely need, before anything looks one up.
-  const support = Object.keys(VERDICTS).flatMap((file) => exampleObjects(file).filter(isSupport));
+  const support = Object.keys({ ...VERDICTS, ...WITH_CONFIG }).flatMap((file) =>
+    exampleObjects(file).filter(isSupport),
+  );
   await applyYaml([
     ...support,
     secret("no-certificate", probeNamespace, { token: "not a certificate" }),
@@ -313,12 +331,17 @@ afterAll(async () => {
 
 describe("examples/ applied with kubectl through the webhook", () => {
   it("has an expected verdict for every example outside injection/", () => {
-    expect(Object.keys(VERDICTS).sort()).toEqual(exampleFiles().filter((f) => !NOT_HERE(f)));
+    expect(Object.keys({ ...VERDICTS, ...WITH_CONFIG }).sort()).toEqual(
+      exampleFiles().filter((f) => !NOT_HERE(f)),
+    );
+    expect(Object.keys(VERDICTS).filter((f) => exampleConfig(f).length > 0)).toEqual([]);
+    expect(Object.keys(WITH_CONFIG).filter((f) => exampleConfig(f).length === 0)).toEqual([]);
   });
 
   it("each example's own `# Verdict:` line claims the verdict expected here", () => {
-    const claimed = Object.fromEntries(Object.keys(VERDICTS).map((f) => [f, expectedVerdict(f)]));
-    const expected = Object.fromEntries(Object.entries(VERDICTS).map(([f, e]) => [f, e.verdict]));
+    const all = { ...VERDICTS, ...WITH_CONFIG };
+    const claimed = Object.fromEntries(Object.keys(all).map((f) => [f, expectedVerdict(f)]));
+    const expected = Object.fromEntries(Object.entries(all).map(([f, e]) => [f, e.verdict]));
 
     expect(claimed).toEqual(expected);
   });
@@ -569,10 +592,56 @@ describe("the watches keep to their selectors", () => {
   });
 });
 
-describe("Secret lookups (on demand, cached for --lookup-ttl)", () => {
-  it("a Secret created after the Connector that warned about it makes a later apply clean within the TTL", async ({
-    annotate,
-  }) => {
+describe("examples whose verdict needs a server option (# Config:)", () => {
+  it.each(Object.entries(WITH_CONFIG))(
+    "%s: with its options, applied through a server started with them, answers as claimed",
+    async (file, expected) => {
+      const options = exampleConfig(file);
+      await resetSubjects(file);
+      const configured = await startWebhook(cp, { extraArgs: options });
+      const configuredRegistration = await registerWebhooks(cp, {
+        url: configured.url,
+        caBundle: configured.caPem,
+        failurePolicy: "Fail",
+        mutating: false,
+      });
+      let result: KubectlResult;
+      let reviews: ReviewLogLine[];
+      try {
+        const mark = configured.reviews().length;
+        result = await apply(file);
+        reviews = await pollUntil(
+          () => {
+            const found = configured
+              .reviews()
+              .slice(mark)
+              .filter((r) => subjects(file).some((o) => o.kind === r.kind && nameOf(o) === r.name));
+            return found.length >= subjects(file).length ? found : undefined;
+          },
+          { what: `reviews of ${file} by the configured server`, timeoutMs: 10_000 },
+        );
+      } finally {
+        await configuredRegistration.unregister();
+        await configured.stop();
+        // The suite's own registration again (registerWebhooks keeps one at a time).
+        registration = await registerWebhooks(cp, {
+          url: server.url,
+          caBundle: server.caPem,
+          failurePolicy: "Fail",
+          mutating: false,
+        });
+      }
+
+      expect(verdictKind(applyVerdict(result))).toBe(expected.verdict);
+      expect(reviews.map((r) => r.decision)).toEqual(reviews.map(() => "allowed"));
+      expect(await storedSubjects(file)).toHaveLength(subjects(file).length);
+      await resetSubjects(file);
+    },
+  );
+});
+
+describe("Secret lookups (read for every review, never reused)", () => {
+  it("a Secret created after the Connector that warned about it makes the very next apply clean", async () => {
     const namespace = await createTestNamespace(cp, { prefix: "late-secret" });
     const object = connector("late", namespace, "late-ca");
     // A changed annotation each time: kubectl sends nothing for an unchanged object.
@@ -588,27 +657,11 @@ describe("Secret lookups (on demand, cached for --lookup-ttl)", () => {
 
     const before = await applyConnector(0);
     await applyYaml([secret("late-ca", namespace, { "ca.crt": validCaPem() })]);
-    const created = Date.now();
-    // Start times of the applies that still warned: the stale "not found" (cached before the
-    // Secret existed) may answer only requests that reach the webhook within the TTL.
-    const warnedAt: number[] = [];
-    const after = await pollUntil(
-      async () => {
-        const startedAt = Date.now() - created;
-        const verdict = await applyConnector(warnedAt.length + 1);
-        if (verdict.code === 0 && verdict.warnings.length === 0) return verdict;
-        warnedAt.push(startedAt);
-        return undefined;
-      },
-      { what: "an apply without the missing-Secret warning", timeoutMs: 4 * LOOKUP_TTL_MS },
-    );
-    await annotate(
-      `clean ${Date.now() - created} ms after the Secret was created; applies that still warned started at [${warnedAt.join(", ")}] ms`,
-    );
+    const after = await applyConnector(1);
 
     expect(before.code).toBe(0);
     expect(before.warnings.map((w) => w.split(": ")[0])).toEqual(["spec.caCertSecretRef.name"]);
+    expect(after.warnings).toEqual([]);
     expect(after.objects).toEqual(["connector.connectors.alauda.io/late configured"]);
-    expect(warnedAt.filter((ms) => ms >= LOOKUP_TTL_MS)).toEqual([]);
   });
 });

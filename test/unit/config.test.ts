@@ -77,6 +77,49 @@ describe("loadServeConfig", () => {
     expect(narrowed.decision.authorizeReferences).toBe(false);
   });
 
+  it("trusts no Secret namespace by default; --trusted-secret-namespaces takes NAMESPACE and RULE=NAMESPACE", () => {
+    expect(loadServeConfig(TLS, {}).decision.trustedSecretNamespaces).toEqual([]);
+    const config = loadServeConfig(
+      [
+        ...TLS,
+        "--trusted-secret-namespaces",
+        "shared-cas,openchoreo-planes=openchoreo-control-plane",
+      ],
+      {},
+    );
+    expect(config.decision.trustedSecretNamespaces).toEqual([
+      { rule: undefined, namespace: "shared-cas" },
+      { rule: "openchoreo-planes", namespace: "openchoreo-control-plane" },
+    ]);
+    const fromFile = loadServeConfig(
+      [...TLS, "--config", configFile("trustedSecretNamespaces: [kcp-operator=kcp-pki]\n")],
+      {},
+    );
+    expect(fromFile.decision.trustedSecretNamespaces).toEqual([
+      { rule: "kcp-operator", namespace: "kcp-pki" },
+    ]);
+  });
+
+  it.each([
+    [
+      "a rule name that is not a rule, with the nearest one",
+      ["--trusted-secret-namespaces", "openchoreo-plane=x"],
+      '--trusted-secret-namespaces: "openchoreo-plane=x": no rule named "openchoreo-plane" (did you mean openchoreo-planes?)',
+    ],
+    [
+      "a namespace that is not a Kubernetes name",
+      ["--trusted-secret-namespaces", "openchoreo-planes=Not_A_Namespace"],
+      "expected NAMESPACE or RULE=NAMESPACE",
+    ],
+    [
+      "a trusted namespace the webhook may not read Secrets in",
+      ["--secret-namespaces", "platform-cas", "--trusted-secret-namespaces", "shared-cas"],
+      '--trusted-secret-namespaces: "shared-cas" is not in --secret-namespaces',
+    ],
+  ])("rejects %s", (_name, args, message) => {
+    expect(() => loadServeConfig([...TLS, ...args], {})).toThrow(message);
+  });
+
   it("takes flags over environment over file over defaults", () => {
     const file = configFile(
       "listen: 127.0.0.1:1001\nhealthListen: 127.0.0.1:2001\nrequestTimeout: 3s\n",

@@ -27,13 +27,15 @@ import {
   renderManifestsYaml,
   rulesDigest,
   SYSTEM_NAMESPACES,
+  TRUSTED_NAMESPACES_PLACEHOLDER,
   WEBHOOK_NAMES,
 } from "../../src/manifests.js";
 import { issueCertificate } from "../../src/pki/issue.js";
+import { crossNamespaceDetail, notAllowedDetail } from "../../src/policy/engine.js";
 import { BUILTIN_RULES, parseRules, type ReferenceRule } from "../../src/policy/rules.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const NO_CONFIG = { rules: [], allowedSecretNamespaces: [] };
+const NO_CONFIG = { rules: [], allowedSecretNamespaces: [], trustedSecretNamespaces: [] };
 
 /** Rules for a user's own CRDs, one of each shape (config file format). */
 const USER_RULES = parseRules([
@@ -164,14 +166,19 @@ describe("the registration as data (what the Helm chart places)", () => {
 
   it("renders the same objects as renderManifests from the data", () => {
     const registration = deriveRegistration(USER_RULES);
-    const objects = renderManifests({ rules: USER_RULES, allowedSecretNamespaces: ["a"] });
+    const config = {
+      rules: USER_RULES,
+      allowedSecretNamespaces: ["a"],
+      trustedSecretNamespaces: [{ rule: undefined, namespace: "t" }],
+    };
+    const objects = renderManifests(config);
     const validating = webhooks(objects, "ValidatingWebhookConfiguration");
     expect(validating[0]?.rules).toEqual(registration.webhookRules);
     expect(validating[1]?.matchConditions).toEqual(registration.labelledSecretConditions);
     const policy = objects.find((o) => o.kind === "ValidatingAdmissionPolicy") as Manifest;
     expect(policy.spec).toMatchObject({
       matchConstraints: { resourceRules: registration.policy.resourceRules },
-      validations: policyValidations(registration.policy.validations, ["a"]),
+      validations: policyValidations(registration.policy.validations, config),
     });
   });
 
@@ -181,18 +188,84 @@ describe("the registration as data (what the Helm chart places)", () => {
     // cluster-widgets' one spelling and the two OpenChoreo cluster-plane spellings.
     expect(flagged).toHaveLength(3);
     for (const v of flagged) expect(v.message).toContain(`"${ALLOWED_NAMESPACES_PLACEHOLDER}"`);
-    expect(policyValidations(validations, [])).toHaveLength(validations.length - 3);
-    const filled = policyValidations(validations, ["a", "b-c"]);
+    const lists = (allowed: string[]) => ({
+      allowedSecretNamespaces: allowed,
+      trustedSecretNamespaces: [],
+    });
+    expect(policyValidations(validations, lists([]))).toHaveLength(validations.length - 3);
+    const filled = policyValidations(validations, lists(["a", "b-c"]));
     expect(filled).toHaveLength(validations.length);
     expect(JSON.stringify(filled)).not.toContain(ALLOWED_NAMESPACES_PLACEHOLDER);
     expect(filled.some((v) => "allowedSecretNamespaces" in v)).toBe(false);
     const spelling = filled.find((v) => v.message.startsWith("spec.caRef.namespace: Forbidden"));
-    expect(spelling).toMatchObject({
-      message: 'spec.caRef.namespace: Forbidden: must be one of "a", "b-c"',
-      messageExpression: `'spec.caRef.namespace: Forbidden: must be one of "a", "b-c"'`,
-    });
+    expect(spelling?.message).toBe(
+      'spec.caRef.namespace: Forbidden: must be one of "a", "b-c" (--allowed-secret-namespaces) or a namespace trusted with --trusted-secret-namespaces',
+    );
+    expect(spelling?.messageExpression).toBe(
+      `'spec.caRef.namespace: Forbidden: must be one of "a", "b-c" (--allowed-secret-namespaces): put the CA Secret there, or have an administrator trust namespace "' + object.?spec.?caRef.?namespace.orValue('') + '" with --trusted-secret-namespaces=' + object.?spec.?caRef.?namespace.orValue('') + ' (or cluster-widgets=' + object.?spec.?caRef.?namespace.orValue('') + ' for this rule only)'`,
+    );
     expect(spelling?.expression).toContain(
       "object.?spec.?caRef.?namespace.orValue('') in ['', 'a', 'b-c']",
+    );
+  });
+
+  it("fills in the namespaces trusted for each validation's rule (every rule's and its own), or an empty list", () => {
+    const { validations } = deriveRegistration(USER_RULES).policy;
+    const withTrust = (trusted: { rule: string | undefined; namespace: string }[]) =>
+      policyValidations(validations, {
+        allowedSecretNamespaces: [],
+        trustedSecretNamespaces: trusted,
+      });
+    const dataPlane = (filled: ReturnType<typeof withTrust>) =>
+      filled.find((v) =>
+        v.message.startsWith("spec.clusterAgent.clientCA.secretKeyRef.namespace: Forbidden"),
+      )?.expression;
+
+    expect(dataPlane(withTrust([]))).toContain(
+      "object.?spec.?clusterAgent.?clientCA.?secretKeyRef.?namespace.orValue('') in []",
+    );
+    expect(
+      dataPlane(
+        withTrust([
+          { rule: undefined, namespace: "shared" },
+          { rule: "openchoreo-planes", namespace: "openchoreo-control-plane" },
+          { rule: "kcp-operator", namespace: "kcp-pki" },
+          { rule: undefined, namespace: "shared" },
+        ]),
+      ),
+    ).toContain(
+      "object.?spec.?clusterAgent.?clientCA.?secretKeyRef.?namespace.orValue('') in ['shared', 'openchoreo-control-plane']",
+    );
+    expect(JSON.stringify(withTrust([]))).not.toContain(TRUSTED_NAMESPACES_PLACEHOLDER);
+    expect(withTrust([]).some((v) => "trustedFor" in v)).toBe(false);
+  });
+
+  it("the policy's messages are the webhook's, word for word, with the object's values from CEL", () => {
+    const filled = policyValidations(deriveRegistration([]).policy.validations, {
+      allowedSecretNamespaces: ["platform"],
+      trustedSecretNamespaces: [],
+    });
+    const ref = "object.?spec.?clusterAgent.?clientCA.?secretKeyRef.?namespace.orValue('')";
+    const values: Record<string, string> = {
+      "request.kind.kind": "DataPlane",
+      "request.namespace": "default",
+      [ref]: "openchoreo-control-plane",
+    };
+    const path = "spec.clusterAgent.clientCA.secretKeyRef.namespace";
+    const message = (start: string) =>
+      evaluateConcat(
+        filled.find((v) => v.message.startsWith(start))?.messageExpression ?? "",
+        values,
+      );
+
+    expect(message(`${path}: Forbidden: must be the object's`)).toBe(
+      `${path}: Forbidden: ${crossNamespaceDetail("openchoreo-planes", "DataPlane", "default", "openchoreo-control-plane")}`,
+    );
+    expect(message(`${path}: Forbidden: must be one of`)).toBe(
+      `${path}: Forbidden: ${notAllowedDetail("openchoreo-cluster-planes", ["platform"], "openchoreo-control-plane")}`,
+    );
+    expect(message(`${path}: Required value`)).toBe(
+      `${path}: Required value: a cluster-scoped DataPlane must name the CA Secret's namespace`,
     );
   });
 
@@ -421,7 +494,10 @@ describe("settings every webhook shares", () => {
 
 describe("the reference index's ClusterRole (list/watch of the rule table's kinds)", () => {
   const role = (rules: readonly ReferenceRule[]) =>
-    renderManifests({ rules, allowedSecretNamespaces: [] }, { only: "rbac" });
+    renderManifests(
+      { rules, allowedSecretNamespaces: [], trustedSecretNamespaces: [] },
+      { only: "rbac" },
+    );
 
   it("grants list and watch of every resource of the reference rules, one rule per group, and nothing else", () => {
     const [clusterRole, binding] = role(USER_RULES.filter((r) => r.type === "reference"));
@@ -496,7 +572,7 @@ describe("MutatingWebhookConfiguration for Pods", () => {
 
 describe("ValidatingAdmissionPolicy", () => {
   const [policy, binding] = renderManifests(
-    { rules: USER_RULES, allowedSecretNamespaces: ["platform-cas"] },
+    { rules: USER_RULES, allowedSecretNamespaces: ["platform-cas"], trustedSecretNamespaces: [] },
     { only: "vap" },
   ) as [Manifest, Manifest];
   const spec = policy.spec as {
@@ -549,22 +625,22 @@ describe("ValidatingAdmissionPolicy", () => {
         /^spec\.clusterAgent\.clientCA\.secretRef\.namespace: Forbidden: must be the object's/,
     },
     {
-      reason: "Invalid",
+      reason: "Forbidden",
       message: /^spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Required value: /,
     },
     {
       reason: "Forbidden",
       message: /^spec\.tls\.caRef\.namespace: Forbidden: must be the object's/,
     },
-    { reason: "Invalid", message: /^spec\.caRef\.namespace: Required value: / },
+    { reason: "Forbidden", message: /^spec\.caRef\.namespace: Required value: / },
     {
       reason: "Forbidden",
-      message: /^spec\.caRef\.namespace: Forbidden: must be one of "platform-cas"$/,
+      message: /^spec\.caRef\.namespace: Forbidden: must be one of "platform-cas" \(/,
     },
     {
       reason: "Forbidden",
       message:
-        /^spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Forbidden: must be one of "platform-cas"$/,
+        /^spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Forbidden: must be one of "platform-cas" \(/,
     },
   ])("has a validation $reason at $message", ({ reason, message }) => {
     expect(
@@ -769,3 +845,35 @@ describe("`ca-trust-webhook manifests` (CLI)", () => {
     expect(values.registration.webhookRules.flatMap((r) => r.resources)).toContain("widgets");
   });
 });
+
+/**
+ * A messageExpression as generated (`'text' + expression + 'text'`) evaluated with the given
+ * values of its expressions: enough CEL to read back what the apiserver will print.
+ */
+function evaluateConcat(expression: string, values: Record<string, string>): string {
+  let out = "";
+  let at = 0;
+  while (at < expression.length) {
+    if (expression[at] === "'") {
+      let literal = "";
+      at++;
+      while (expression[at] !== "'") {
+        if (expression[at] === "\\") at++;
+        literal += expression[at];
+        at++;
+        if (at >= expression.length) throw new Error(`unterminated literal in ${expression}`);
+      }
+      out += literal;
+      at++;
+    } else {
+      const next = expression.indexOf(" + '", at);
+      const part = expression.slice(at, next === -1 ? undefined : next).trim();
+      const value = values[part];
+      if (value === undefined) throw new Error(`no value for ${part}`);
+      out += value;
+      at = next === -1 ? expression.length : next;
+    }
+    if (expression.startsWith(" + ", at)) at += 3;
+  }
+  return out;
+}

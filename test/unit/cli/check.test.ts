@@ -43,6 +43,7 @@ describe("ca-trust-webhook check", () => {
     expect(result.code).toBe(1);
     expect(verdicts(result.stdout)).toEqual([
       ["Connector my-namespace/damaged-ca", "denied", 0],
+      ["Connector my-namespace/registry-with-cert-manager-ca", "allowed", 0],
       ["Secret connectors-system/truncated-ca", "denied", 0],
       ["Secret my-namespace/my-internal-ca", "allowed", 1],
       ["Secret connectors-system/pasted-bundle", "denied", 0],
@@ -55,12 +56,16 @@ describe("ca-trust-webhook check", () => {
       ["Pod app-team/s3-client-no-injection", "allowed", 0],
       ["Pod app-team-no-ca/s3-client", "denied", 0],
       ["Pod app-team/s3-client", "allowed", 0],
+      ["CacheServer my-kcp/half-rotated", "denied", 0],
       ["Shard my-kcp/shard-2", "denied", 0],
       ["RootShard my-kcp/partners", "allowed", 0],
       ["FrontProxy my-kcp/partners-edge", "allowed", 0],
+      ["RootShard my-kcp/own-pki", "allowed", 0],
+      ["CacheServer my-kcp/own-pki-cache", "allowed", 0],
       ["FrontProxy my-kcp/my-frontproxy", "allowed", 0],
       ["RootShard my-kcp/root", "allowed", 0],
       ["DataPlane default/edge-inline", "allowed", 0],
+      ["DataPlane default/edge-trusted", "denied", 0],
       ["DataPlane default/edge-from-secret", "denied", 0],
       ["ClusterDataPlane /shared", "denied", 0],
       ["WorkflowPlane team-a/ci", "denied", 0],
@@ -70,12 +75,13 @@ describe("ca-trust-webhook check", () => {
       ["ClusterWorkflowPlane /local", "allowed", 0],
       ["ClusterObservabilityPlane /local", "allowed", 0],
       ["BuildPlane acme/ci", "allowed", 0],
+      ["ObservabilityPlane acme/observer", "allowed", 1],
       ["ClusterDataPlane /default", "allowed", 0],
       ["ClusterWorkflowPlane /default", "allowed", 0],
       ["DataPlane acme/prod-eu", "allowed", 0],
     ]);
-    // The two injection ServiceAccounts and the Connectors how-to's ConnectorsConfig.
-    expect(result.stderr).toBe("3 objects of unsupported kinds ignored\n");
+    // The two injection ServiceAccounts (the how-to's ConnectorsConfig sets the flags).
+    expect(result.stderr).toBe("2 objects of unsupported kinds ignored\n");
   });
 
   it("prints one kubectl-like line per object, warnings indented, the file of a denial", async () => {
@@ -93,7 +99,7 @@ describe("ca-trust-webhook check", () => {
       /^WorkflowPlane team-a\/ci denied: spec\.clusterAgent\.clientCA\.secretKeyRef\.namespace: Forbidden: /,
     );
     expect(lines[1]).toBe(
-      `  at ${example("openchoreo/invalid-cross-namespace-workflowplane.yaml")}:4`,
+      `  at ${example("openchoreo/invalid-cross-namespace-workflowplane.yaml")}:5`,
     );
     expect(lines[2]).toBe("Connector my-namespace/secret-comes-later allowed with 1 warning");
     expect(lines[3]).toMatch(/^ {2}Warning: spec\.caCertSecretRef\.name: /);
@@ -202,6 +208,93 @@ describe("ca-trust-webhook check", () => {
 
     expect([off.code, on.code, forced.code]).toEqual([0, 1, 1]);
     expect(verdicts(off.stdout)).toEqual([["Connector team-a/git", "allowed", 1]]);
+  });
+
+  it("takes the feature flags of a ConnectorsConfig in the input, over any flag ConfigMap", async () => {
+    const connector = {
+      apiVersion: "connectors.alauda.io/v1alpha1",
+      kind: "Connector",
+      metadata: { name: "git", namespace: "team-a" },
+      spec: { caCertSecretRef: { name: "absent" } },
+    };
+    const connectorsConfig = (value: unknown) => ({
+      apiVersion: "operator.connectors.alauda.io/v1alpha1",
+      kind: "ConnectorsConfig",
+      metadata: { name: "connectors-config", namespace: "connectors-operator" },
+      spec: {
+        components: { core: { spec: { featureFlags: { "enable-custom-ca-certs": value } } } },
+      },
+    });
+    const flagConfigMap = (value: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "connectors-config", namespace: "connectors-system" },
+      data: { "enable-custom-ca-certs": value },
+    });
+    const args = ["-f", "-", "-o", "json", "--missing-secret", "deny"];
+    const decision = async (...docs: unknown[]) => {
+      const result = await run(runCheck, args, { stdin: yaml(...docs, connector) });
+      return [result.code, verdicts(result.stdout)[0]?.[1], result.stderr];
+    };
+
+    expect(await decision(connectorsConfig("true"))).toEqual([1, "denied", ""]);
+    expect(await decision(connectorsConfig(true))).toEqual([1, "denied", ""]);
+    expect(await decision(connectorsConfig("false"), flagConfigMap("true"))).toEqual([
+      0,
+      "allowed",
+      "",
+    ]);
+    expect(await decision(flagConfigMap("true"), connectorsConfig("true"))).toEqual([
+      1,
+      "denied",
+      "",
+    ]);
+  });
+
+  it("with --cluster, reads the cluster's ConnectorsConfig when its API is served, over the cluster's ConfigMap", async () => {
+    const connector = {
+      apiVersion: "connectors.alauda.io/v1alpha1",
+      kind: "Connector",
+      metadata: { name: "git", namespace: "team-a" },
+      spec: { caCertSecretRef: { name: "absent" } },
+    };
+    const served = () =>
+      new FakeCluster()
+        .serve({
+          group: "operator.connectors.alauda.io",
+          version: "v1alpha1",
+          name: "connectorsconfigs",
+          kind: "ConnectorsConfig",
+          namespaced: true,
+        })
+        .add(
+          {
+            apiVersion: "operator.connectors.alauda.io/v1alpha1",
+            kind: "ConnectorsConfig",
+            metadata: { name: "connectors-config", namespace: "connectors-operator" },
+            spec: {
+              components: {
+                core: { spec: { featureFlags: { "enable-custom-ca-certs": "true" } } },
+              },
+            },
+          },
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "connectors-config", namespace: "connectors-system" },
+            data: { "enable-custom-ca-certs": "false" },
+          },
+        );
+    const args = ["-f", "-", "-o", "json", "--missing-secret", "deny", "--cluster"];
+
+    const withConfig = await run(runCheck, args, { stdin: yaml(connector), cluster: served() });
+    const forbidden = served();
+    forbidden.fail.set("listCustom:connectorsconfigs", 403);
+    const unreadable = await run(runCheck, args, { stdin: yaml(connector), cluster: forbidden });
+
+    expect([withConfig.code, verdicts(withConfig.stdout)[0]?.[1]]).toEqual([1, "denied"]);
+    // Without the right to list ConnectorsConfigs the ConfigMap answers (flag off): allowed.
+    expect([unreadable.code, verdicts(unreadable.stdout)[0]?.[1]]).toEqual([0, "allowed"]);
   });
 
   it("notes a Pod whose namespace is in neither the input nor the cluster", async () => {

@@ -203,7 +203,7 @@ describe("KubeClusterView against a scripted API", () => {
   });
 
   describe("lookups", () => {
-    it("shares one GET among identical lookups in flight, then reuses the answer", async () => {
+    it("shares one GET among identical Secret lookups in flight, and reads again for the next lookup", async () => {
       const path = "/api/v1/namespaces/team-a/secrets";
       api.set(path, [secret("team-a", "git-ca")]);
       let open: () => void = () => {};
@@ -221,18 +221,53 @@ describe("KubeClusterView against a scripted API", () => {
 
       expect(results.every((r) => r.found && r.object.name === "git-ca")).toBe(true);
       expect((await v.getSecret("team-a", "git-ca")).found).toBe(true);
-      expect(api.count("get", `${path}/git-ca`)).toBe(1);
-      expect(v.apiLookups).toBe(1);
-      expect(v.sizes().lookups).toBe(1);
+      expect(api.count("get", `${path}/git-ca`)).toBe(2);
+      expect(v.apiLookups).toBe(2);
+      expect(v.sizes().lookups).toBe(0);
     });
 
-    it("keeps an absent Secret at most 1 s and an unavailable answer not at all", async () => {
+    it("does not share a GET sent before the lookup's decision started", async () => {
+      const path = "/api/v1/namespaces/team-a/secrets";
+      api.set(path, [secret("team-a", "git-ca")]);
+      let open: () => void = () => {};
+      api.getGate = new Promise((resolve) => {
+        open = resolve;
+      });
+      const v = view();
+
+      const early = v.getSecret("team-a", "git-ca");
+      await eventually(() => expect(api.count("get", `${path}/git-ca`)).toBe(1));
+      const decisionStart = performance.now();
+      const late = v.getSecret("team-a", "git-ca", { startedAfter: decisionStart });
+      const alsoLate = v.getSecret("team-a", "git-ca", { startedAfter: decisionStart });
+      await eventually(() => expect(api.count("get", `${path}/git-ca`)).toBe(2));
+      open();
+
+      expect((await early).found).toBe(true);
+      expect((await late).found).toBe(true);
+      expect((await alsoLate).found).toBe(true);
+      expect(api.count("get", `${path}/git-ca`)).toBe(2);
+    });
+
+    it("sees a Secret change at the very next lookup, and an absent Secret as soon as it exists", async () => {
       const path = "/api/v1/namespaces/team-a/secrets";
       const v = view();
 
       expect(await v.getSecret("team-a", "later")).toEqual({ found: false });
-      expect(await v.getSecret("team-a", "later")).toEqual({ found: false });
-      expect(api.count("get", `${path}/later`)).toBe(1);
+      api.set(path, [secret("team-a", "later")]);
+      const created = await v.getSecret("team-a", "later");
+      expect(created.found && created.object.data).toEqual({
+        "ca.crt": Buffer.from("pem").toString("base64"),
+      });
+      api.set(path, [{ ...secret("team-a", "later"), data: { "ca.crt": "Y2hhbmdlZA==" } }]);
+      const changed = await v.getSecret("team-a", "later");
+      expect(changed.found && changed.object.data).toEqual({ "ca.crt": "Y2hhbmdlZA==" });
+      expect(api.count("get", `${path}/later`)).toBe(3);
+    });
+
+    it("keeps no unavailable answer: the next lookup asks again", async () => {
+      const path = "/api/v1/namespaces/team-a/secrets";
+      const v = view();
 
       api.getStatus = 500;
       expect(await v.getSecret("team-a", "broken")).toEqual({
@@ -245,16 +280,18 @@ describe("KubeClusterView against a scripted API", () => {
       expect(api.count("get", `${path}/broken`)).toBe(2);
     });
 
-    it("reads a Secret again once its TTL has passed", async () => {
-      const path = "/api/v1/namespaces/team-a/secrets";
-      api.set(path, [secret("team-a", "git-ca")]);
+    it("keeps an unwatched ConfigMap --lookup-ttl, and reads it again once that has passed", async () => {
+      const path = "/api/v1/namespaces/team-a/configmaps";
+      api.set(path, [configMap("team-a", "other-ca", { "ca-bundle.crt": "PEM" })]);
       const v = view({ lookupTtlMs: 20 });
 
-      await v.getSecret("team-a", "git-ca");
+      await v.getConfigMap("team-a", "other-ca");
+      await v.getConfigMap("team-a", "other-ca");
+      expect(api.count("get", `${path}/other-ca`)).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 40));
-      await v.getSecret("team-a", "git-ca");
+      await v.getConfigMap("team-a", "other-ca");
 
-      expect(api.count("get", `${path}/git-ca`)).toBe(2);
+      expect(api.count("get", `${path}/other-ca`)).toBe(2);
     });
 
     it("answers a watched CA ConfigMap from its cache, and confirms a miss with a GET", async () => {

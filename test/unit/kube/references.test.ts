@@ -20,6 +20,7 @@ const SETTINGS: PolicySettings = {
   unverifiable: "deny",
   authorizeReferences: true,
   secretNamespaces: [],
+  trustedSecretNamespaces: [],
   expiringWithinDays: 30,
 };
 const REFERENCE_RULES = BUILTIN_RULES.filter((r): r is ReferenceRule => r.type === "reference");
@@ -256,7 +257,7 @@ describe("ReferenceIndex", () => {
   const ref = (namespace: string, name: string, path = "spec.caRef"): SecretReference => ({
     namespace,
     name,
-    keys: { mode: "fixed", key: "ca.crt" },
+    keys: { mode: "key", key: "ca.crt" },
     key: "ca.crt",
     path,
     featureGate: undefined,

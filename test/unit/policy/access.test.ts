@@ -23,6 +23,7 @@ const SETTINGS: PolicySettings = {
   systemNamespace: "connectors-system",
   missingSecret: "warn",
   allowedSecretNamespaces: [],
+  trustedSecretNamespaces: [],
   unverifiable: "deny",
   authorizeReferences: true,
   secretNamespaces: [],
@@ -381,7 +382,9 @@ describe("what needs no access question", () => {
       view,
       NOW,
     );
-    expect(decision.kind === "deny" && decision.message).toMatch(/cross-namespace/);
+    expect(decision.kind === "deny" && decision.message).toMatch(
+      /namespace: Forbidden: must be "team-a"/,
+    );
     expect(view.accessQuestions).toEqual([]);
   });
 });

@@ -16,6 +16,7 @@ const SETTINGS: PolicySettings = {
   systemNamespace: "connectors-system",
   missingSecret: "warn",
   allowedSecretNamespaces: [],
+  trustedSecretNamespaces: [],
   unverifiable: "deny",
   authorizeReferences: true,
   secretNamespaces: [],
@@ -84,6 +85,72 @@ function cluster(flag = true): MemoryClusterView {
       data: { "ca.crt": b64(pki.root.certificatePem), "extra.pem": b64("garbage") },
     })
     .addSecret({ namespace: "acme", name: "connector-nothing", data: { token: b64("abc") } });
+  const tls = (name: string, data: Record<string, string>, type = "kubernetes.io/tls") =>
+    view.addSecret({
+      namespace: "acme",
+      name,
+      type,
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+    });
+  // kcp's signing CA Secrets (certificates.caSecretRef): tls.crt and its tls.key.
+  tls("kcp-signing", { "tls.crt": pki.root.certificatePem, "tls.key": pki.root.privateKeyPem });
+  tls("kcp-signing-chain", {
+    "tls.crt": pki.intermediate.certificatePem + pki.root.certificatePem,
+    "tls.key": pki.intermediate.privateKeyPem,
+  });
+  tls("kcp-signing-wrong-key", {
+    "tls.crt": pki.root.certificatePem,
+    "tls.key": pki.intermediate.privateKeyPem,
+  });
+  tls("kcp-signing-leaf", {
+    "tls.crt": pki.leaf.certificatePem,
+    "tls.key": pki.leaf.privateKeyPem,
+  });
+  tls("kcp-signing-encrypted", {
+    "tls.crt": pki.root.certificatePem,
+    "tls.key": pki.keys.encryptedPkcs8,
+  });
+  tls("kcp-signing-no-key", { "tls.crt": pki.root.certificatePem }, "Opaque");
+  tls("kcp-signing-key-is-cert", {
+    "tls.crt": pki.root.certificatePem,
+    "tls.key": pki.root.certificatePem,
+  });
+  // etcd client TLS (etcd.tlsConfig.secretRef): ca.crt verifies the etcd servers.
+  tls("etcd-client", {
+    "ca.crt": pki.root.certificatePem,
+    "tls.crt": pki.leaf.certificatePem,
+    "tls.key": pki.leaf.privateKeyPem,
+  });
+  tls("etcd-broken-ca", {
+    "ca.crt": "-----BEGIN CERTIFICATE-----\nMIIB\n",
+    "tls.crt": pki.leaf.certificatePem,
+    "tls.key": pki.leaf.privateKeyPem,
+  });
+  // cert-manager Secrets as a Connector's CA: tls.crt, tls.key, ca.crt.
+  tls("cm-ca", {
+    "tls.crt": pki.root.certificatePem,
+    "tls.key": pki.root.privateKeyPem,
+    "ca.crt": pki.root.certificatePem,
+  });
+  tls("cm-leaf", {
+    "tls.crt": pki.leaf.certificatePem,
+    "tls.key": pki.leaf.privateKeyPem,
+    "ca.crt": pki.intermediate.certificatePem,
+  });
+  tls("cm-key-in-ca", {
+    "tls.crt": pki.root.certificatePem,
+    "tls.key": pki.root.privateKeyPem,
+    "ca.crt": pki.root.certificatePem + pki.root.privateKeyPem,
+  });
+  tls("cm-key-with-cert", {
+    "tls.crt": pki.root.certificatePem,
+    "tls.key": pki.root.privateKeyPem + pki.root.certificatePem,
+  });
+  tls(
+    "opaque-with-tls-key",
+    { "ca.crt": pki.root.certificatePem, "tls.key": pki.root.privateKeyPem },
+    "Opaque",
+  );
   return view;
 }
 
@@ -155,6 +222,17 @@ interface Scenario {
 }
 
 const OC = ["openchoreo.dev", "core.openchoreo.dev"];
+/** OpenChoreo reads only `clientCA.value` for these: a reference is checked, with a warning. */
+const OBSERVABILITY = ["ObservabilityPlane", "ClusterObservabilityPlane"];
+const referenceVerdict = (kind: string, spelling: string): Expectation =>
+  OBSERVABILITY.includes(kind)
+    ? {
+        decision: "allow",
+        warning: new RegExp(
+          `^spec\\.clusterAgent\\.clientCA\\.${spelling}: OpenChoreo reads only clientCA\\.value for this kind; set the PEM there$`,
+        ),
+      }
+    : { decision: "allow" };
 const NAMESPACED_PLANES = ["DataPlane", "WorkflowPlane", "BuildPlane", "ObservabilityPlane"];
 const CLUSTER_PLANES = [
   "ClusterDataPlane",
@@ -168,11 +246,11 @@ const scenarios: Scenario[] = [
   ...OC.flatMap((group) =>
     NAMESPACED_PLANES.flatMap((kind): Scenario[] => [
       {
-        name: `${group} ${kind} with a same-namespace secretKeyRef is allowed`,
+        name: `${group} ${kind} with a same-namespace secretKeyRef is allowed${OBSERVABILITY.includes(kind) ? ", with the warning that OpenChoreo reads only value there" : ""}`,
         group,
         kind,
         object: () => plane(kind, { secretKeyRef: { name: "agent-ca", key: "ca.crt" } }, "acme"),
-        expect: { decision: "allow" },
+        expect: referenceVerdict(kind, "secretKeyRef"),
       },
       {
         name: `${group} ${kind} with the older secretRef spelling is allowed`,
@@ -184,7 +262,7 @@ const scenarios: Scenario[] = [
             { secretRef: { name: "agent-ca", key: "ca.crt", namespace: "acme" } },
             "acme",
           ),
-        expect: { decision: "allow" },
+        expect: referenceVerdict(kind, "secretRef"),
       },
       {
         name: `${group} ${kind} referencing another namespace is denied`,
@@ -200,7 +278,7 @@ const scenarios: Scenario[] = [
           decision: "deny",
           code: 403,
           message: new RegExp(
-            `spec\\.clusterAgent\\.clientCA\\.secretKeyRef\\.namespace: Forbidden: must be "acme" \\(the ${kind}'s namespace\\); cross-namespace CA references are not allowed`,
+            `spec\\.clusterAgent\\.clientCA\\.secretKeyRef\\.namespace: Forbidden: must be "acme" \\(the ${kind}'s namespace\\): put the CA Secret there, or have an administrator trust namespace "platform" with --trusted-secret-namespaces=platform \\(or openchoreo-planes=platform for this rule only\\)$`,
           ),
         },
       },
@@ -293,7 +371,7 @@ const scenarios: Scenario[] = [
     expect: {
       decision: "deny",
       message:
-        /secretKeyRef\.key: Invalid value: "with-key": Secret acme\/with-key key "ca\.crt": .*private key/i,
+        /secretKeyRef\.key: Invalid value: "ca\.crt": Secret acme\/with-key key "ca\.crt": PEM block 2 \(PRIVATE KEY\): a private key; remove it$/,
     },
   },
   {
@@ -301,7 +379,11 @@ const scenarios: Scenario[] = [
     group: "openchoreo.dev",
     kind: "DataPlane",
     object: () => plane("DataPlane", { secretKeyRef: { name: "broken", key: "ca.crt" } }, "acme"),
-    expect: { decision: "deny", message: /Secret acme\/broken key "ca\.crt"/ },
+    expect: {
+      decision: "deny",
+      message:
+        /secretKeyRef\.key: Invalid value: "ca\.crt": Secret acme\/broken key "ca\.crt": PEM block 1 \(CERTIFICATE\): not valid base64$/,
+    },
   },
   {
     name: "a plane whose CA expires in 10 days is allowed with a warning naming key, CN and fingerprint",
@@ -373,7 +455,7 @@ const scenarios: Scenario[] = [
         kind,
         object: () =>
           plane(kind, { secretKeyRef: { name: "agent-ca", key: "ca.crt", namespace: "platform" } }),
-        expect: { decision: "allow" },
+        expect: referenceVerdict(kind, "secretKeyRef"),
       },
     ]),
   ),
@@ -389,7 +471,8 @@ const scenarios: Scenario[] = [
     expect: {
       decision: "deny",
       code: 403,
-      message: /secretKeyRef\.namespace: Forbidden: must be one of "platform"/,
+      message:
+        /secretKeyRef\.namespace: Forbidden: must be one of "platform" \(--allowed-secret-namespaces\): put the CA Secret there, or have an administrator trust namespace "acme" with --trusted-secret-namespaces=acme \(or openchoreo-cluster-planes=acme for this rule only\)$/,
     },
   },
   {
@@ -425,11 +508,11 @@ const scenarios: Scenario[] = [
       },
     },
     {
-      name: `kcp ${kind} whose caBundleSecretRef has an empty name is denied`,
+      name: `kcp ${kind} whose references are {name: ""} and {} (what the CRD defaults an omitted one to) is allowed: not set`,
       group: "operator.kcp.io",
       kind,
-      object: () => kcp(kind, { caBundleSecretRef: { name: "" } }),
-      expect: { decision: "deny", message: /spec\.caBundleSecretRef\.name: Required value/ },
+      object: () => kcp(kind, { caBundleSecretRef: { name: "" }, clientCABundleRef: {} }),
+      expect: { decision: "allow" },
     },
   ]),
   {
@@ -437,12 +520,17 @@ const scenarios: Scenario[] = [
     group: "operator.kcp.io",
     kind: "Shard",
     object: () =>
-      kcp("Shard", { clientCABundleRef: { name: "only-ca-crt" }, caBundleSecretRef: { name: "" } }),
+      kcp("Shard", {
+        clientCABundleRef: { name: "only-ca-crt" },
+        etcd: { tlsConfig: { secretRef: { name: "kcp-ca" } } },
+      }),
     expect: {
       decision: "deny",
-      message: /\[spec\.clientCABundleRef\.name: .*, spec\.caBundleSecretRef\.name: Required value/,
+      message:
+        /\[spec\.clientCABundleRef\.name: .*, spec\.etcd\.tlsConfig\.secretRef\.name: Invalid value: "kcp-ca": Secret acme\/kcp-ca has no key "ca\.crt" \(keys: tls\.crt\)\]$/,
     },
   },
+  ...KCP_SCENARIOS(),
   // Connectors.
   {
     name: "a Connector with a same-namespace Secret of eligible keys is allowed, other keys ignored",
@@ -507,6 +595,132 @@ const scenarios: Scenario[] = [
     view: () => cluster(false),
     expect: { decision: "allow", warning: /feature flag enable-custom-ca-certs is off/ },
   },
+  {
+    name: "a Connector referencing a cert-manager CA Secret (tls.crt, tls.key, ca.crt) is allowed: tls.key is not part of the bundle",
+    group: "connectors.alauda.io",
+    kind: "Connector",
+    object: () => connector("cm-ca"),
+    expect: { decision: "allow" },
+  },
+  {
+    name: "a Connector referencing a cert-manager leaf Secret is allowed with the warning that tls.crt is not a CA",
+    group: "connectors.alauda.io",
+    kind: "Connector",
+    object: () => connector("cm-leaf"),
+    expect: {
+      decision: "allow",
+      warning:
+        /^Secret acme\/cm-leaf key "tls\.crt": certificate 1 \(CN=service\.example\.svc, sha256 [0-9a-f]{12}\) is not a CA \(no CA:TRUE\)$/,
+    },
+  },
+  {
+    name: "a Connector whose cert-manager Secret has a private key in ca.crt is denied",
+    group: "connectors.alauda.io",
+    kind: "Connector",
+    object: () => connector("cm-key-in-ca"),
+    expect: {
+      decision: "deny",
+      message: /key "ca\.crt": PEM block 2 \(PRIVATE KEY\): a private key; remove it$/,
+    },
+  },
+  {
+    name: "a Connector whose cert-manager Secret's tls.key also holds a certificate is denied",
+    group: "connectors.alauda.io",
+    kind: "Connector",
+    object: () => connector("cm-key-with-cert"),
+    expect: {
+      decision: "deny",
+      message: /key "tls\.key": PEM block 1 \(PRIVATE KEY\): a private key; remove it$/,
+    },
+  },
+  {
+    name: "a Connector whose Opaque Secret holds a private key under tls.key is denied (only a kubernetes.io/tls Secret's tls.key is skipped)",
+    group: "connectors.alauda.io",
+    kind: "Connector",
+    object: () => connector("opaque-with-tls-key"),
+    expect: { decision: "deny", message: /key "tls\.key": PEM block 1 \(PRIVATE KEY\)/ },
+  },
+  // Trusted Secret namespaces.
+  {
+    name: "a DataPlane referencing a Secret in a namespace trusted for every rule is allowed",
+    group: "openchoreo.dev",
+    kind: "DataPlane",
+    object: () =>
+      plane(
+        "DataPlane",
+        { secretKeyRef: { name: "agent-ca", key: "ca.crt", namespace: "platform" } },
+        "acme",
+      ),
+    settings: { trustedSecretNamespaces: [{ rule: undefined, namespace: "platform" }] },
+    expect: { decision: "allow" },
+  },
+  {
+    name: "a DataPlane referencing a Secret in a namespace trusted for its rule is allowed",
+    group: "openchoreo.dev",
+    kind: "DataPlane",
+    object: () =>
+      plane(
+        "DataPlane",
+        { secretKeyRef: { name: "agent-ca", key: "ca.crt", namespace: "platform" } },
+        "acme",
+      ),
+    settings: { trustedSecretNamespaces: [{ rule: "openchoreo-planes", namespace: "platform" }] },
+    expect: { decision: "allow" },
+  },
+  {
+    name: "a DataPlane referencing a namespace trusted for another rule only is denied",
+    group: "openchoreo.dev",
+    kind: "DataPlane",
+    object: () =>
+      plane(
+        "DataPlane",
+        { secretKeyRef: { name: "agent-ca", key: "ca.crt", namespace: "platform" } },
+        "acme",
+      ),
+    settings: { trustedSecretNamespaces: [{ rule: "alauda-connectors", namespace: "platform" }] },
+    expect: { decision: "deny", code: 403, message: /namespace: Forbidden: must be "acme"/ },
+  },
+  {
+    name: "a trusted namespace's Secret is still checked: a broken one is denied",
+    group: "openchoreo.dev",
+    kind: "DataPlane",
+    object: () =>
+      plane(
+        "DataPlane",
+        { secretKeyRef: { name: "broken", key: "ca.crt", namespace: "acme" } },
+        "team-b",
+      ),
+    settings: { trustedSecretNamespaces: [{ rule: undefined, namespace: "acme" }] },
+    expect: {
+      decision: "deny",
+      message: /secretKeyRef\.key: Invalid value: "ca\.crt": Secret acme\/broken/,
+    },
+  },
+  {
+    name: "a Connector referencing a trusted namespace (if a version carries the field) is allowed",
+    group: "connectors.alauda.io",
+    kind: "Connector",
+    object: () => ({
+      ...connector(),
+      spec: { caCertSecretRef: { name: "agent-ca", namespace: "platform" } },
+    }),
+    settings: { trustedSecretNamespaces: [{ rule: "alauda-connectors", namespace: "platform" }] },
+    expect: { decision: "allow" },
+  },
+  {
+    name: "a cluster-scoped plane may reference a trusted namespace outside allowedSecretNamespaces",
+    group: "openchoreo.dev",
+    kind: "ClusterDataPlane",
+    object: () =>
+      plane("ClusterDataPlane", {
+        secretKeyRef: { name: "agent-ca", key: "ca.crt", namespace: "acme" },
+      }),
+    settings: {
+      allowedSecretNamespaces: ["platform"],
+      trustedSecretNamespaces: [{ rule: "openchoreo-cluster-planes", namespace: "acme" }],
+    },
+    expect: { decision: "allow" },
+  },
   // Global CA Secrets.
   {
     name: "a labelled Secret in the system namespace with a valid CA is allowed",
@@ -527,7 +741,7 @@ const scenarios: Scenario[] = [
     expect: {
       decision: "deny",
       message:
-        /^Secret "global-ca" is invalid: data\[key\.pem\]: Invalid value: "global-ca": .*key "key\.pem"/,
+        /^Secret "global-ca" is invalid: data\[key\.pem\]: Invalid value: Secret connectors-system\/global-ca key "key\.pem": PEM block 1 \(EC PRIVATE KEY\): a private key; remove it; value holds no PEM certificate$/,
     },
   },
   {
@@ -554,7 +768,7 @@ const scenarios: Scenario[] = [
     expect: {
       decision: "deny",
       message:
-        /^Secret "global-ca" is invalid: data: Invalid value: "global-ca": .* has 70,000 keys; .* at most 1,024$/,
+        /^Secret "global-ca" is invalid: data: Invalid value: Secret connectors-system\/global-ca has 70,000 keys; .* at most 1,024$/,
     },
   },
   {
@@ -635,7 +849,7 @@ const scenarios: Scenario[] = [
         "acme",
       ),
     overrides: { dryRun: true },
-    expect: { decision: "deny", message: /cross-namespace CA references are not allowed/ },
+    expect: { decision: "deny", message: /must be "acme" \(the DataPlane's namespace\)/ },
   },
   {
     name: "an UPDATE that changes the reference to another namespace is denied",
@@ -651,7 +865,7 @@ const scenarios: Scenario[] = [
       operation: "UPDATE",
       oldObject: plane("DataPlane", { secretKeyRef: { name: "agent-ca", key: "ca.crt" } }, "acme"),
     },
-    expect: { decision: "deny", message: /cross-namespace/ },
+    expect: { decision: "deny", message: /secretKeyRef\.namespace: Forbidden: must be "acme"/ },
   },
   {
     name: "an UPDATE that leaves a bad reference unchanged is allowed with a warning",
@@ -694,6 +908,162 @@ const scenarios: Scenario[] = [
     expect: { decision: "allow" },
   },
 ];
+
+/** kcp-operator's other CA references (docs/architecture.md "The built-in rules"), on the kinds that have them. */
+function KCP_SCENARIOS(): Scenario[] {
+  const kcpScenario = (
+    name: string,
+    kind: string,
+    spec: Record<string, unknown>,
+    expect: Expectation,
+  ): Scenario => ({ name, group: "operator.kcp.io", kind, object: () => kcp(kind, spec), expect });
+  const oidc = (caFileRef: Record<string, unknown>) => ({ auth: { oidc: { caFileRef } } });
+  const signing = (name: string) => ({ certificates: { caSecretRef: { name } } });
+  const etcd = (name: string) => ({ etcd: { tlsConfig: { secretRef: { name } } } });
+  return [
+    ...["RootShard", "Shard", "FrontProxy"].flatMap((kind) => [
+      kcpScenario(
+        `kcp ${kind} auth.oidc.caFileRef without a key reads ca.crt, and a valid one is allowed`,
+        kind,
+        oidc({ name: "only-ca-crt" }),
+        { decision: "allow" },
+      ),
+      kcpScenario(
+        `kcp ${kind} auth.oidc.caFileRef naming its key is allowed`,
+        kind,
+        oidc({ name: "kcp-ca", key: "tls.crt" }),
+        { decision: "allow" },
+      ),
+      kcpScenario(
+        `kcp ${kind} auth.oidc.caFileRef whose Secret lacks the default key ca.crt is denied at the name`,
+        kind,
+        oidc({ name: "kcp-ca" }),
+        {
+          decision: "deny",
+          message:
+            /spec\.auth\.oidc\.caFileRef\.name: Invalid value: "kcp-ca": Secret acme\/kcp-ca has no key "ca\.crt" \(keys: tls\.crt\)$/,
+        },
+      ),
+      kcpScenario(
+        `kcp ${kind} auth.oidc.caFileRef naming a key the Secret lacks is denied at the key, showing the key`,
+        kind,
+        oidc({ name: "kcp-ca", key: "oidc.crt" }),
+        {
+          decision: "deny",
+          message:
+            /spec\.auth\.oidc\.caFileRef\.key: Not found: "oidc\.crt": Secret acme\/kcp-ca has no key "oidc\.crt"/,
+        },
+      ),
+      kcpScenario(
+        `kcp ${kind} auth.oidc.caFileRef whose key holds broken PEM is denied at the key`,
+        kind,
+        oidc({ name: "broken", key: "ca.crt" }),
+        {
+          decision: "deny",
+          message:
+            /spec\.auth\.oidc\.caFileRef\.key: Invalid value: "ca\.crt": Secret acme\/broken key "ca\.crt": PEM block 1 \(CERTIFICATE\): not valid base64$/,
+        },
+      ),
+    ]),
+    ...["RootShard", "CacheServer"].flatMap((kind) => [
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef holding a CA and its private key is allowed`,
+        kind,
+        signing("kcp-signing"),
+        { decision: "allow" },
+      ),
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef holding an intermediate CA, its chain and its key is allowed`,
+        kind,
+        signing("kcp-signing-chain"),
+        { decision: "allow" },
+      ),
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef whose tls.key is another CA's key is denied`,
+        kind,
+        signing("kcp-signing-wrong-key"),
+        {
+          decision: "deny",
+          message:
+            /spec\.certificates\.caSecretRef\.name: Invalid value: "kcp-signing-wrong-key": Secret acme\/kcp-signing-wrong-key key "tls\.key": PEM block 1 \(PRIVATE KEY\) is not the private key of the CA certificate in "tls\.crt"$/,
+        },
+      ),
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef whose tls.crt is not a CA is denied`,
+        kind,
+        signing("kcp-signing-leaf"),
+        {
+          decision: "deny",
+          message:
+            /caSecretRef\.name: Invalid value: "kcp-signing-leaf": Secret acme\/kcp-signing-leaf key "tls\.crt": certificate 1 \(sha256 [0-9a-f]{12}\) is not a CA \(no CA:TRUE\); it must be the signing CA$/,
+        },
+      ),
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef whose tls.key is encrypted is denied`,
+        kind,
+        signing("kcp-signing-encrypted"),
+        {
+          decision: "deny",
+          message: /key "tls\.key": PEM block 1 \(ENCRYPTED PRIVATE KEY\) is encrypted/,
+        },
+      ),
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef without tls.key is denied`,
+        kind,
+        signing("kcp-signing-no-key"),
+        {
+          decision: "deny",
+          message: /Secret acme\/kcp-signing-no-key has no key "tls\.key" \(keys: tls\.crt\)$/,
+        },
+      ),
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef whose tls.key holds a certificate is denied`,
+        kind,
+        signing("kcp-signing-key-is-cert"),
+        {
+          decision: "deny",
+          message: /key "tls\.key": PEM block 1 \(CERTIFICATE\) is not a private key/,
+        },
+      ),
+      kcpScenario(
+        `kcp ${kind} certificates.caSecretRef naming a Secret that holds only a CA bundle is denied`,
+        kind,
+        signing("kcp-ca"),
+        { decision: "deny", message: /has no key "tls\.key"/ },
+      ),
+    ]),
+    ...["RootShard", "Shard", "CacheServer"].flatMap((kind) => [
+      kcpScenario(
+        `kcp ${kind} etcd.tlsConfig.secretRef with a valid ca.crt is allowed`,
+        kind,
+        etcd("etcd-client"),
+        { decision: "allow" },
+      ),
+      kcpScenario(
+        `kcp ${kind} etcd.tlsConfig.secretRef whose ca.crt is broken is denied`,
+        kind,
+        etcd("etcd-broken-ca"),
+        {
+          decision: "deny",
+          message:
+            /spec\.etcd\.tlsConfig\.secretRef\.name: Invalid value: "etcd-broken-ca": Secret acme\/etcd-broken-ca key "ca\.crt": PEM block 1: BEGIN without END$/,
+        },
+      ),
+    ]),
+    kcpScenario(
+      "kcp RootShard with every CA reference valid is allowed",
+      "RootShard",
+      {
+        clientCABundleRef: { name: "kcp-ca" },
+        caBundleSecretRef: { name: "kcp-ca" },
+        ...oidc({ name: "only-ca-crt" }),
+        ...signing("kcp-signing"),
+        ...etcd("etcd-client"),
+      },
+      { decision: "allow" },
+    ),
+  ];
+}
 
 function globalSecret(namespace: string, data: Record<string, string>): KubeObject {
   return {
@@ -738,7 +1108,7 @@ describe("decideValidation", () => {
     // Never Secret contents in any message.
     const text = JSON.stringify(decision);
     expect(text).not.toContain("hunter2");
-    expect(text).not.toContain("BEGIN");
+    expect(text).not.toContain("-----BEGIN");
   });
 
   it("reports a Forbidden denial with status 403 and an Invalid one with 422", async () => {

@@ -26,6 +26,7 @@ const POLICY: PolicySettings = {
   unverifiable: "deny",
   authorizeReferences: true,
   secretNamespaces: [],
+  trustedSecretNamespaces: [],
   expiringWithinDays: 30,
 };
 

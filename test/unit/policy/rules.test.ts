@@ -84,7 +84,7 @@ describe("a mistake in a rule is reported with its path and what was meant", () 
       mistake: "a key mode in upper case",
       input: [widget({ keys: { mode: "Fixed", key: "ca.crt" } })],
       message:
-        "rules[0].references[0].keys.mode: must be one of field, fixed, eligible (did you mean fixed?)",
+        "rules[0].references[0].keys.mode: must be one of field, fixed, eligible, caWithKey (did you mean fixed?)",
     },
     {
       mistake: "an unknown key mode",

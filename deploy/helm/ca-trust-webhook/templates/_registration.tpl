@@ -20,24 +20,34 @@ built-in rules than this chart's. */ -}}
 {{- toYaml $registration -}}
 {{- end }}
 
-{{- /* The policy's validations for values.allowedSecretNamespaces: the flagged ones only when it
-is set, with the placeholder replaced by the list. */ -}}
+{{- /* The policy's validations for values.allowedSecretNamespaces and
+values.trustedSecretNamespaces: those flagged allowedSecretNamespaces only when that list is set,
+with its placeholder replaced by the list, and in every one the trusted placeholder replaced by
+the namespaces trusted for its rule (trustedFor): the entries without RULE= and those with it. */ -}}
 {{- define "ca-trust-webhook.policyValidations" -}}
 {{- $placeholder := "__ALLOWED_SECRET_NAMESPACES__" -}}
+{{- $trustedPlaceholder := "__TRUSTED_SECRET_NAMESPACES__" -}}
 {{- $cel := list -}}
 {{- $quoted := list -}}
 {{- range .allowed -}}
 {{- $cel = append $cel (printf "'%s'" .) -}}
 {{- $quoted = append $quoted (printf "%q" .) -}}
 {{- end -}}
+{{- $trusted := .trusted -}}
 {{- $out := list -}}
 {{- range $validation := .validations -}}
-{{- if not $validation.allowedSecretNamespaces -}}
-{{- $out = append $out $validation -}}
-{{- else if $cel -}}
+{{- if or (not $validation.allowedSecretNamespaces) $cel -}}
+{{- $trustedCel := list -}}
+{{- range $entry := $trusted -}}
+{{- $namespace := last (splitList "=" $entry) -}}
+{{- $rule := trimSuffix (printf "=%s" $namespace) $entry -}}
+{{- if or (eq $rule $entry) (eq $rule ($validation.trustedFor | default "")) -}}
+{{- $trustedCel = append $trustedCel (printf "'%s'" $namespace) -}}
+{{- end -}}
+{{- end -}}
 {{- $v := dict "reason" $validation.reason -}}
 {{- range $key := list "expression" "message" "messageExpression" -}}
-{{- $_ := set $v $key (get $validation $key | replace (printf "'%s'" $placeholder) (join ", " $cel) | replace (printf "%q" $placeholder) (join ", " $quoted)) -}}
+{{- $_ := set $v $key (get $validation $key | replace (printf "'%s'" $placeholder) (join ", " $cel) | replace (printf "%q" $placeholder) (join ", " $quoted) | replace (printf "'%s'" $trustedPlaceholder) (join ", " (uniq $trustedCel))) -}}
 {{- end -}}
 {{- $out = append $out $v -}}
 {{- end -}}
