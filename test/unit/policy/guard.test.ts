@@ -302,6 +302,28 @@ describe("Secret UPDATE", () => {
     expect(index.referrers("team", "agent-ca")).toEqual([]);
   });
 
+  it("a cross-namespace reference into a trusted namespace protects that Secret", () => {
+    const plane = dataPlane(
+      "trusting",
+      { name: "agent-ca", key: "ca.crt", namespace: "openchoreo-control-plane" },
+      "default",
+    );
+    const gvk = { group: "openchoreo.dev", version: "v1alpha1", kind: "DataPlane" };
+    const trusted = {
+      ...POLICY,
+      trustedSecretNamespaces: [{ namespace: "openchoreo-control-plane" }],
+    };
+    expect(referencesOf(plane, gvk, POLICY)).toEqual([]);
+    expect(referencesOf(plane, gvk, trusted)).toMatchObject([
+      {
+        namespace: "openchoreo-control-plane",
+        name: "agent-ca",
+        key: "ca.crt",
+        path: "spec.clusterAgent.clientCA.secretKeyRef",
+      },
+    ]);
+  });
+
   it("names at most 5 referencing objects, then counts the rest", () => {
     const index = indexOf(
       Array.from({ length: 8 }, (_, i) => dataPlane(`dp${i}`, { name: "shared", key: "ca.crt" })),
