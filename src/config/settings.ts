@@ -23,6 +23,7 @@ import {
 import type { TrustedNamespace } from "../policy/engine.js";
 import { BUILTIN_RULES, parseRules, type Rule, RuleError } from "../policy/rules.js";
 import { closest } from "../policy/schema-errors.js";
+import type { SelfManagedSettings as CertificateSourceSettings } from "../tls/bootstrap.js";
 import { ConfigError } from "./load.js";
 import type { ConfigDocument } from "./schema.js";
 import {
@@ -61,19 +62,14 @@ export type CertificateSettings =
     }
   | ({ readonly mode: "self-managed" } & SelfManagedSettings);
 
-export interface SelfManagedSettings {
-  readonly namespace: string;
-  readonly serviceName: string;
-  readonly secretName: string;
-  readonly webhookConfigurationName: string;
-  readonly extraDnsNames: readonly string[];
-  readonly extraIpAddresses: readonly string[];
-  readonly caLifetimeMs: number;
-  readonly servingLifetimeMs: number;
-  readonly publishDelayMs: number;
-  readonly retireDelayMs: number;
-  readonly syncIntervalMs: number;
-}
+/**
+ * The self-managed certificate's settings: what the certificate source (tls/bootstrap.ts)
+ * declares it needs, less what the app adds (TLS version, client CA, logger, metrics).
+ */
+export type SelfManagedSettings = Omit<
+  CertificateSourceSettings,
+  "minVersion" | "clientCa" | "logger" | "metrics"
+>;
 
 /** What one request and all requests together may cost (docs/reliability.md). */
 export interface ServerLimits {

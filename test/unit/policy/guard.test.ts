@@ -311,7 +311,7 @@ describe("Secret UPDATE", () => {
     const gvk = { group: "openchoreo.dev", version: "v1alpha1", kind: "DataPlane" };
     const trusted = {
       ...POLICY,
-      trustedSecretNamespaces: [{ namespace: "openchoreo-control-plane" }],
+      trustedSecretNamespaces: [{ rule: undefined, namespace: "openchoreo-control-plane" }],
     };
     expect(referencesOf(plane, gvk, POLICY)).toEqual([]);
     expect(referencesOf(plane, gvk, trusted)).toMatchObject([
