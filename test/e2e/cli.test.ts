@@ -1,17 +1,5 @@
-/**
- * The offline commands against the real kube-apiserver, with the built CLI (`node
- * dist/src/main.js`):
- *
- * - `check` on examples/ gives, object by object, the verdict the registered webhook gives
- *   `kubectl` (a CREATE through the apiserver, dry run);
- * - `inject` output is accepted by the apiserver in a namespace enforcing PodSecurity
- *   `restricted`, and its PodSecurity verdict is the apiserver's own;
- * - `scan` finds a DataPlane created while the webhook was not registered, a Pod that was not
- *   injected, and Pods injected with a bundle that has since changed, grouped by workload.
- */
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { childEnv } from "../../scripts/harness/children.js";
+import { type CliResult, runCli as cli } from "../../scripts/harness/cli.js";
 import {
   exampleConfig,
   exampleFiles,
@@ -32,7 +20,6 @@ import {
   metricSum,
   registerWebhooks,
   removeHarnessWebhooks,
-  SERVER_ENTRY,
   startWebhook,
   type WebhookRegistration,
   type WebhookServer,
@@ -46,40 +33,6 @@ import { forbiddenMessage } from "../../src/podsecurity/index.js";
 import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the built CLI; no `CA_TRUST_WEBHOOK_*` variable of the developer's shell leaks in. */
-function cli(args: readonly string[], input?: string): Promise<CliResult> {
-  const env = childEnv();
-  for (const key of Object.keys(env)) if (key.startsWith("CA_TRUST_WEBHOOK_")) delete env[key];
-  delete env.KUBECONFIG;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_ENTRY, ...args], {
-      env,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input ?? "");
-  });
-}
 
 const newCa = async (commonName: string) =>
   (

@@ -1,20 +1,3 @@
-/**
- * The ClusterTrustBundle source against a real kube-apiserver started with the
- * certificates.k8s.io/v1beta1 API and the ClusterTrustBundle and ClusterTrustBundleProjection
- * feature gates (a control plane of its own: the shared one keeps the defaults). Our server
- * runs with the shipped RBAC plus deploy/components/cluster-trust-bundle (a ServiceAccount
- * token: get/list/watch of that one bundle by name):
- *
- * - a missing bundle and a broken one are denied with its name and the reason;
- * - a Pod in a namespace enforcing PodSecurity `restricted` is stored with the projected
- *   `clusterTrustBundle` source and the hash of the bundle;
- * - by signer and labels, every matching bundle is projected;
- * - `inject --cluster` output is accepted as is, and `scan` reports Pods whose bundle changed.
- *
- * There is no kubelet here: nothing writes the projected file; what is checked is what the
- * apiserver admits and stores.
- */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +5,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { resolveBinaries } from "../../scripts/harness/binaries.js";
-import { childEnv } from "../../scripts/harness/children.js";
+import { runCli as cli } from "../../scripts/harness/cli.js";
 import { type OwnedControlPlane, startControlPlane } from "../../scripts/harness/controlplane.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import {
@@ -34,7 +17,6 @@ import { REPO_ROOT } from "../../scripts/harness/paths.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   registerWebhooks,
-  SERVER_ENTRY,
   startWebhook,
   type WebhookRegistration,
   type WebhookServer,
@@ -118,37 +100,6 @@ async function kustomize(resources: string[], components: string[]): Promise<Man
   } finally {
     rmSync(overlay, { recursive: true, force: true });
   }
-}
-
-/** The built CLI; no CA_TRUST_WEBHOOK_* of the shell leaks in. */
-function cli(
-  args: readonly string[],
-  input = "",
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = childEnv();
-  for (const key of Object.keys(env)) if (key.startsWith("CA_TRUST_WEBHOOK_")) delete env[key];
-  delete env.KUBECONFIG;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_ENTRY, ...args], {
-      env,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
 }
 
 /** A token kubeconfig of the shipped ServiceAccount. */

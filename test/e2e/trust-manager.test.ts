@@ -1,20 +1,3 @@
-/**
- * trust-manager distributes the CA, injection follows it: the real trust-manager controller
- * (v0.25.0, built from the Go module proxy: scripts/build-trust-manager.sh) runs as a process
- * against a control plane of its own (its CRDs would change the missing-ConfigMap denials the
- * other test files assert), with the Bundle of deploy/components/trust-manager-bundle as
- * shipped, and our server running with the shipped RBAC (a ServiceAccount token):
- *
- * - a namespace labelled ca-trust.dev/inject=enabled gets the ConfigMap, and its Pods are
- *   injected with that ConfigMap's hash;
- * - the CA in the Bundle's source changes: trust-manager rewrites the ConfigMap, a new Pod gets
- *   the new hash, and `scan` lists the older Pod as stale with its `kubectl rollout restart`;
- * - the namespace is unlabelled: trust-manager deletes the ConfigMap, and a Pod that opts in by
- *   its own label is denied with a message naming the Bundle and why it does not apply there;
- * - a name no Bundle has, and a ClusterBundle (trust-manager.io/v1alpha2) that selects other
- *   namespaces, are explained the same way.
- */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +5,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { resolveBinaries } from "../../scripts/harness/binaries.js";
-import { childEnv } from "../../scripts/harness/children.js";
+import { runCli as cli } from "../../scripts/harness/cli.js";
 import { type OwnedControlPlane, startControlPlane } from "../../scripts/harness/controlplane.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, INJECT_ENABLED } from "../../scripts/harness/namespaces.js";
@@ -36,7 +19,6 @@ import {
 } from "../../scripts/harness/trust-manager.js";
 import {
   registerWebhooks,
-  SERVER_ENTRY,
   startWebhook,
   type WebhookRegistration,
   type WebhookServer,
@@ -113,39 +95,6 @@ async function kustomize(resources: string[], components: string[]): Promise<Man
   } finally {
     rmSync(overlay, { recursive: true, force: true });
   }
-}
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The built CLI against this control plane; no CA_TRUST_WEBHOOK_* of the shell leaks in. */
-function cli(args: readonly string[]): Promise<CliResult> {
-  const env = childEnv();
-  for (const key of Object.keys(env)) if (key.startsWith("CA_TRUST_WEBHOOK_")) delete env[key];
-  delete env.KUBECONFIG;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_ENTRY, ...args], {
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
 }
 
 /** A Pod owned by a ReplicaSet of a Deployment (no kube-controller-manager: made by hand). */
