@@ -14,7 +14,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
-import { issueCertificate } from "../src/pki/issue.js";
 import { resolveBinaries } from "./harness/binaries.js";
 import { handleInterrupts, reapOrphans } from "./harness/children.js";
 import {
@@ -33,6 +32,7 @@ import {
 import { toYaml } from "./harness/manifests.js";
 import { INJECT_ENABLED, RESTRICTED } from "./harness/namespaces.js";
 import { EXAMPLES_DIR, REPO_ROOT } from "./harness/paths.js";
+import { caCertificatePem } from "./harness/pki.js";
 import { pollUntil } from "./harness/poll.js";
 import {
   installTrustManagerCrds,
@@ -195,21 +195,12 @@ async function trustManagerFlow(demo: Demo): Promise<void> {
   note("trust-manager (cert-manager project), built once from the Go module proxy, then cached:");
   const build = await resolveTrustManager(cp.binDir);
   await installTrustManagerCrds(cp, build);
-  const newCa = async (commonName: string) =>
-    (
-      await issueCertificate({
-        commonName,
-        isCA: true,
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + 365 * 86_400_000),
-      })
-    ).certificatePem;
   const rootSecret = async (commonName: string) =>
     toYaml({
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name: "ca-trust-root", namespace: TRUST_NAMESPACE },
-      stringData: { "ca.crt": await newCa(commonName) },
+      stringData: { "ca.crt": await caCertificatePem(commonName) },
     });
   await cp.kubectl(["create", "namespace", TRUST_NAMESPACE]);
   await cp.kubectl(["apply", "-f", "-"], { input: await rootSecret("Example Corp Root CA 2026") });

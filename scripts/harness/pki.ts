@@ -26,6 +26,14 @@ function validity(now: Date, days: number): { notBefore: Date; notAfter: Date } 
   };
 }
 
+/**
+ * A self-signed CA certificate as PEM, valid from an hour ago for a year: what the tests and the
+ * demo put into CA Secrets, ConfigMaps and bundles.
+ */
+export async function caCertificatePem(commonName: string, now = new Date()): Promise<string> {
+  return (await issueCertificate({ commonName, isCA: true, ...validity(now, 365) })).certificatePem;
+}
+
 /** Issues the cluster CA, apiserver serving cert, admin client cert and SA key pair. */
 export async function createClusterPki(now = new Date()): Promise<ClusterPki> {
   const ca = await issueCertificate({

@@ -35,6 +35,7 @@ import {
   INJECT_ENABLED,
   uniqueName,
 } from "../../scripts/harness/namespaces.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import { freePorts } from "../../scripts/harness/ports.js";
 import { reportGroup } from "../../scripts/harness/remote.js";
@@ -57,14 +58,7 @@ const cp = useControlPlane();
 const SECRET = "ca-trust-webhook-certs";
 const SERVICE = "ca-trust-webhook";
 
-const CA_PEM = (
-  await issueCertificate({
-    commonName: "e2e Private Root CA",
-    isCA: true,
-    notBefore: new Date(Date.now() - 3_600_000),
-    notAfter: new Date(Date.now() + 365 * 86_400_000),
-  })
-).certificatePem;
+const CA_PEM = await caCertificatePem("e2e Private Root CA");
 
 /** One `serve --certificate-mode self-managed` process. */
 interface Replica {

@@ -14,6 +14,7 @@ import {
   uniqueName,
 } from "../../scripts/harness/namespaces.js";
 import { EXAMPLES_DIR } from "../../scripts/harness/paths.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import { applyVerdict } from "../../scripts/harness/verdicts.js";
 import {
@@ -28,21 +29,10 @@ import {
 import type { InjectReport } from "../../src/cli/inject.js";
 import type { ObjectVerdict } from "../../src/cli/output.js";
 import type { ScanReport } from "../../src/cli/scan.js";
-import { issueCertificate } from "../../src/pki/issue.js";
 import { forbiddenMessage } from "../../src/podsecurity/index.js";
 import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
-
-const newCa = async (commonName: string) =>
-  (
-    await issueCertificate({
-      commonName,
-      isCA: true,
-      notBefore: new Date(Date.now() - 3_600_000),
-      notAfter: new Date(Date.now() + 365 * 86_400_000),
-    })
-  ).certificatePem;
 
 const caConfigMap = (namespace: string, pem: string): Manifest => ({
   apiVersion: "v1",
@@ -243,7 +233,7 @@ describe("inject and the apiserver's PodSecurity admission", () => {
         "pod-security.kubernetes.io/warn-version": "latest",
       },
     });
-    pem = await newCa("e2e inject CA");
+    pem = await caCertificatePem("e2e inject CA");
   });
 
   it("injects compliant workloads into manifests the apiserver admits under restricted", async () => {
@@ -325,7 +315,7 @@ describe("scan of a cluster with objects and Pods the webhook never saw", () => 
     await removeHarnessWebhooks(cp);
     namespace = await createTestNamespace(cp, { prefix: "cli-scan", labels: INJECT_ENABLED });
     clean = await createTestNamespace(cp, { prefix: "cli-clean" });
-    bundleBefore = await newCa("e2e CA before rotation");
+    bundleBefore = await caCertificatePem("e2e CA before rotation");
     const bad = exampleObjects("openchoreo/invalid-dataplane-value-and-ref.yaml")[0] as Manifest;
     // Without a registered webhook nothing stops these.
     await cp.kubectl(["apply", "-f", "-"], {
@@ -391,7 +381,7 @@ describe("scan of a cluster with objects and Pods the webhook never saw", () => 
     }
     // The CA rotates: every injected Pod now trusts an older bundle.
     await cp.kubectl(["apply", "-f", "-"], {
-      input: toYaml(caConfigMap(namespace, await newCa("e2e CA after rotation"))),
+      input: toYaml(caConfigMap(namespace, await caCertificatePem("e2e CA after rotation"))),
     });
   });
 
@@ -451,7 +441,7 @@ describe("scan of a cluster with objects and Pods the webhook never saw", () => 
   });
 
   it("reads with --cluster what the input lacks: a Secret for check, the CA for inject", async () => {
-    const pem = await newCa("e2e agent CA");
+    const pem = await caCertificatePem("e2e agent CA");
     await cp.kubectl(["apply", "-f", "-"], {
       input: toYaml({
         apiVersion: "v1",

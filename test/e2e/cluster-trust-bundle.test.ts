@@ -7,6 +7,7 @@ import { parseAllDocuments } from "yaml";
 import { resolveBinaries } from "../../scripts/harness/binaries.js";
 import { runCli as cli } from "../../scripts/harness/cli.js";
 import { type OwnedControlPlane, startControlPlane } from "../../scripts/harness/controlplane.js";
+import { serviceAccountKubeconfig } from "../../scripts/harness/helm.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import {
   createTestNamespace,
@@ -14,6 +15,7 @@ import {
   RESTRICTED,
 } from "../../scripts/harness/namespaces.js";
 import { REPO_ROOT } from "../../scripts/harness/paths.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   registerWebhooks,
@@ -23,7 +25,6 @@ import {
   waitForWebhookCalled,
 } from "../../scripts/harness/webhook.js";
 import type { ScanReport } from "../../src/cli/scan.js";
-import { issueCertificate } from "../../src/pki/issue.js";
 import { useControlPlane } from "./harness/context.js";
 
 const shared = useControlPlane();
@@ -37,16 +38,6 @@ let namespace: string;
 let server: WebhookServer;
 let registration: WebhookRegistration;
 let rootPem: string;
-
-const newCa = async (commonName: string) =>
-  (
-    await issueCertificate({
-      commonName,
-      isCA: true,
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 365 * 86_400_000),
-    })
-  ).certificatePem;
 
 const sha256 = (text: string) =>
   `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`;
@@ -102,44 +93,9 @@ async function kustomize(resources: string[], components: string[]): Promise<Man
   }
 }
 
-/** A token kubeconfig of the shipped ServiceAccount. */
-async function serviceAccountKubeconfig(): Promise<string> {
-  const token = (
-    await cp.kubectl([
-      "create",
-      "token",
-      "ca-trust-webhook",
-      "-n",
-      SERVICE_ACCOUNT_NAMESPACE,
-      "--duration=1h",
-    ])
-  ).stdout.trim();
-  const path = join(dir, "sa.kubeconfig");
-  writeFileSync(
-    path,
-    toYaml({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [
-        {
-          name: "e2e",
-          cluster: {
-            server: cp.server,
-            "certificate-authority-data": Buffer.from(cp.caPem).toString("base64"),
-          },
-        },
-      ],
-      users: [{ name: "ca-trust-webhook", user: { token } }],
-      contexts: [{ name: "sa", context: { cluster: "e2e", user: "ca-trust-webhook" } }],
-      "current-context": "sa",
-    }),
-  );
-  return path;
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-ctb-"));
-  rootPem = await newCa("corp root CA");
+  rootPem = await caCertificatePem("corp root CA");
   cp = await startControlPlane({
     binDir: await resolveBinaries(),
     extraApiServerFlags: [
@@ -173,7 +129,11 @@ beforeAll(async () => {
     labels: { ...INJECT_ENABLED, ...RESTRICTED },
   });
   server = await startWebhook(cp, {
-    kubeconfig: await serviceAccountKubeconfig(),
+    kubeconfig: await serviceAccountKubeconfig(cp, {
+      namespace: SERVICE_ACCOUNT_NAMESPACE,
+      name: "ca-trust-webhook",
+      dir,
+    }),
     extraArgs: sourceArgs,
   });
   registration = await registerWebhooks(cp, {
@@ -308,7 +268,7 @@ describe("the ClusterTrustBundle source, by name", () => {
       (await storedPod(plain, "from-cli")).metadata.annotations?.["ca-trust.dev/injected"],
     ).toBe(sha256(rootPem));
 
-    const rotated = `${rootPem}${await newCa("corp root CA, next")}`;
+    const rotated = `${rootPem}${await caCertificatePem("corp root CA, next")}`;
     await cp.kubectl(["apply", "-f", "-"], { input: toYaml(clusterTrustBundle(BUNDLE, rotated)) });
     const scan = await cli([
       "scan",
@@ -339,8 +299,8 @@ describe("the ClusterTrustBundle source, by name", () => {
 
 describe("the ClusterTrustBundle source, by signer and labels", () => {
   it("projects every bundle of the signer with the labels; the hash covers them all", async () => {
-    const first = await newCa("signer root A");
-    const second = await newCa("signer root B");
+    const first = await caCertificatePem("signer root A");
+    const second = await caCertificatePem("signer root B");
     await cp.kubectl(["apply", "-f", "-"], {
       input: toYaml(
         clusterTrustBundle("example.com:corp-roots:a", first, {
@@ -351,7 +311,7 @@ describe("the ClusterTrustBundle source, by signer and labels", () => {
           signerName: SIGNER,
           labels: { audience: "internal" },
         }),
-        clusterTrustBundle("example.com:corp-roots:public", await newCa("public"), {
+        clusterTrustBundle("example.com:corp-roots:public", await caCertificatePem("public"), {
           signerName: SIGNER,
           labels: { audience: "public" },
         }),

@@ -15,10 +15,16 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { CHART, helmTemplate as renderChart, helm as runHelm } from "../../scripts/harness/helm.js";
+import {
+  CHART,
+  helmTemplate as renderChart,
+  helm as runHelm,
+  serviceAccountKubeconfig,
+} from "../../scripts/harness/helm.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
 import { REPO_ROOT } from "../../scripts/harness/paths.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   registerWebhooks,
@@ -451,42 +457,17 @@ describe("RBAC: the shipped ClusterRole and Roles, impersonating the ServiceAcco
 
     beforeAll(async () => {
       // A token of the shipped ServiceAccount, from the TokenRequest API.
-      const token = (
-        await cp.kubectl(["create", "token", "ca-trust-webhook", "-n", NAMESPACE, "--duration=1h"])
-      ).stdout.trim();
       dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-sa-"));
-      kubeconfig = join(dir, "kubeconfig");
-      writeFileSync(
-        kubeconfig,
-        toYaml({
-          apiVersion: "v1",
-          kind: "Config",
-          clusters: [
-            {
-              name: "e2e",
-              cluster: {
-                server: cp.server,
-                "certificate-authority-data": Buffer.from(cp.caPem).toString("base64"),
-              },
-            },
-          ],
-          users: [{ name: "ca-trust-webhook", user: { token } }],
-          contexts: [{ name: "sa", context: { cluster: "e2e", user: "ca-trust-webhook" } }],
-          "current-context": "sa",
-        }),
-      );
+      kubeconfig = await serviceAccountKubeconfig(cp, {
+        namespace: NAMESPACE,
+        name: "ca-trust-webhook",
+        dir,
+      });
       ns = await createTestNamespace(cp, {
         prefix: "rbac",
         labels: { "ca-trust.dev/inject": "enabled" },
       });
-      const pem = (
-        await issueCertificate({
-          commonName: "rbac test CA",
-          isCA: true,
-          notBefore: new Date(Date.now() - 60_000),
-          notAfter: new Date(Date.now() + 365 * 86_400_000),
-        })
-      ).certificatePem;
+      const pem = await caCertificatePem("rbac test CA");
       await cp.kubectl(["apply", "-f", "-"], {
         input: toYaml(
           {

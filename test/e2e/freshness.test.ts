@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Manifest, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace } from "../../scripts/harness/namespaces.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { type ApplyVerdict, applyVerdict, verdictKind } from "../../scripts/harness/verdicts.js";
 import {
   registerWebhooks,
@@ -17,7 +18,6 @@ import {
   type WebhookServer,
   waitForWebhookCalled,
 } from "../../scripts/harness/webhook.js";
-import { issueCertificate } from "../../src/pki/issue.js";
 import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
@@ -36,14 +36,7 @@ let caPem: string;
 
 beforeAll(async () => {
   namespace = await createTestNamespace(cp, { prefix: "fresh" });
-  caPem = (
-    await issueCertificate({
-      commonName: "e2e freshness CA",
-      isCA: true,
-      notBefore: new Date(Date.now() - 3_600_000),
-      notAfter: new Date(Date.now() + 365 * 86_400_000),
-    })
-  ).certificatePem;
+  caPem = await caCertificatePem("e2e freshness CA");
   server = await startWebhook(cp);
   registration = await registerWebhooks(cp, {
     url: server.url,

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connector, type Manifest, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   apiServerMetrics,
@@ -29,7 +30,6 @@ import {
   type WebhookServer,
 } from "../../scripts/harness/webhook.js";
 import { renderManifests, WEBHOOK_NAMES } from "../../src/manifests.js";
-import { issueCertificate } from "../../src/pki/issue.js";
 import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
@@ -175,17 +175,8 @@ function registration(url: string, caBundle: string): Manifest {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-guard-"));
-  const issue = async (commonName: string) =>
-    (
-      await issueCertificate({
-        commonName,
-        isCA: true,
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + 365 * 86_400_000),
-      })
-    ).certificatePem;
-  goodPem = await issue("guard e2e CA");
-  otherGoodPem = await issue("guard e2e renewed CA");
+  goodPem = await caCertificatePem("guard e2e CA");
+  otherGoodPem = await caCertificatePem("guard e2e renewed CA");
   // A certificate cut off mid-body: what a bad copy-paste or a truncated file gives.
   truncatedPem = `${goodPem.slice(0, Math.floor(goodPem.length / 2))}\n`;
   ns = await createTestNamespace(cp, {

@@ -13,6 +13,7 @@ import {
   RESTRICTED,
   uniqueName,
 } from "../../scripts/harness/namespaces.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import {
   registerWebhooks,
   startWebhook,
@@ -25,14 +26,7 @@ import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 
-const CA_PEM = (
-  await issueCertificate({
-    commonName: "e2e Private Root CA",
-    isCA: true,
-    notBefore: new Date(Date.now() - 3_600_000),
-    notAfter: new Date(Date.now() + 365 * 86_400_000),
-  })
-).certificatePem;
+const CA_PEM = await caCertificatePem("e2e Private Root CA");
 
 interface StoredPod {
   metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };

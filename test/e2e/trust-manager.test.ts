@@ -7,9 +7,11 @@ import { parseAllDocuments } from "yaml";
 import { resolveBinaries } from "../../scripts/harness/binaries.js";
 import { runCli as cli } from "../../scripts/harness/cli.js";
 import { type OwnedControlPlane, startControlPlane } from "../../scripts/harness/controlplane.js";
+import { serviceAccountKubeconfig } from "../../scripts/harness/helm.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, INJECT_ENABLED } from "../../scripts/harness/namespaces.js";
 import { REPO_ROOT } from "../../scripts/harness/paths.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   installTrustManagerCrds,
@@ -25,7 +27,6 @@ import {
   waitForWebhookCalled,
 } from "../../scripts/harness/webhook.js";
 import type { ScanReport } from "../../src/cli/scan.js";
-import { issueCertificate } from "../../src/pki/issue.js";
 
 const TRUST_NAMESPACE = "trust-manager-e2e";
 const BUNDLE = "ca-trust-bundle";
@@ -41,16 +42,6 @@ let dir: string;
 let labelled: string;
 /** Never labelled. */
 let other: string;
-
-const newCa = async (commonName: string) =>
-  (
-    await issueCertificate({
-      commonName,
-      isCA: true,
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 365 * 86_400_000),
-    })
-  ).certificatePem;
 
 const sha256 = (text: string) =>
   `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`;
@@ -178,7 +169,7 @@ beforeAll(async () => {
     await cp.kubectl(["create", "namespace", namespace]);
   }
   await cp.kubectl(["apply", "-f", "-"], {
-    input: toYaml(rootSecret(await newCa("corp root CA 2026"))),
+    input: toYaml(rootSecret(await caCertificatePem("corp root CA 2026"))),
   });
   trustManager = await startTrustManager(cp, build, { trustNamespace: TRUST_NAMESPACE });
 
@@ -194,36 +185,11 @@ beforeAll(async () => {
   expect(bundle).toHaveLength(1);
   await cp.kubectl(["apply", "-f", "-"], { input: toYaml(...bundle) });
 
-  const token = (
-    await cp.kubectl([
-      "create",
-      "token",
-      "ca-trust-webhook",
-      "-n",
-      SERVICE_ACCOUNT_NAMESPACE,
-      "--duration=1h",
-    ])
-  ).stdout.trim();
-  const kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(
-    kubeconfig,
-    toYaml({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [
-        {
-          name: "e2e",
-          cluster: {
-            server: cp.server,
-            "certificate-authority-data": Buffer.from(cp.caPem).toString("base64"),
-          },
-        },
-      ],
-      users: [{ name: "ca-trust-webhook", user: { token } }],
-      contexts: [{ name: "sa", context: { cluster: "e2e", user: "ca-trust-webhook" } }],
-      "current-context": "sa",
-    }),
-  );
+  const kubeconfig = await serviceAccountKubeconfig(cp, {
+    namespace: SERVICE_ACCOUNT_NAMESPACE,
+    name: "ca-trust-webhook",
+    dir,
+  });
 
   labelled = await createTestNamespace(cp, {
     prefix: "tm-labelled",
@@ -296,7 +262,7 @@ describe("trust-manager distributes the CA; injection follows its ConfigMap", ()
 
   it("the source CA changes: the ConfigMap follows, a new Pod gets the new hash, scan lists the older Pod with its restart command", async () => {
     await cp.kubectl(["apply", "-f", "-"], {
-      input: toYaml(rootSecret(await newCa("corp root CA 2027"))),
+      input: toYaml(rootSecret(await caCertificatePem("corp root CA 2027"))),
     });
     const data = await pollUntil(
       async () => {
