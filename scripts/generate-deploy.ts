@@ -14,7 +14,7 @@
  *   rules' files/registration.yaml) and refusing `rules` it was not derived for;
  * - files/registration.yaml: the registration of the built-in rules alone;
  * - values.schema.json `properties.rules` and `properties.registration`: the rule schema's
- *   input form and the registration's schema.
+ *   input form (with near-miss key hints, `withKeyHints`) and the registration's schema.
  *
  *   npm run generate      (build, run this from the repository root, format the JSON)
  *
@@ -80,7 +80,7 @@ export function generatedFiles(): Map<string, string> {
 export function valuesSchema(current: Record<string, unknown>): Record<string, unknown> {
   const properties = { ...(current.properties as Record<string, unknown>) };
   properties.rules = {
-    ...RULES_INPUT_SCHEMA,
+    ...withKeyHints(RULES_INPUT_SCHEMA),
     description:
       "CA-reference rules for your own CRDs (generated from src/policy/rule-schema.ts); pass them with their registration: `ca-trust-webhook manifests --config FILE --helm-values`",
   };
@@ -93,6 +93,91 @@ export function valuesSchema(current: Record<string, unknown>): Record<string, u
     then: JSON.parse(JSON.stringify(RegistrationSchema)) as unknown,
   };
   return { ...current, properties };
+}
+
+/**
+ * The rule schema with a "did you mean" for helm. `serve`, `check` and `manifests` explain an
+ * unknown key with the closest allowed one (src/policy/schema-errors.ts), but helm prints only
+ * its JSON Schema validator's words ("additional properties 'namespaceFeild' not allowed").
+ * So every object that allows no other keys also gets, per allowed key, a `patternProperties`
+ * entry matching the keys one edit away from it (a letter left out, added, changed or two
+ * neighbours swapped; `namespaceFeild`, `NamespaceField`, `namespacefield`) whose value must be
+ * a sentence no value is: helm then prints
+ * `at '/rules/0/references/0/namespaceFeild': value must be 'unknown key (did you mean namespaceField?)'`.
+ * Keys further away still get the plain "additional properties" error.
+ */
+export function withKeyHints<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map((item) => withKeyHints(item)) as T;
+  if (schema === null || typeof schema !== "object") return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) out[key] = withKeyHints(value);
+  const properties = out.properties as Record<string, unknown> | undefined;
+  if (out.additionalProperties === false && properties !== undefined) {
+    const allowed = Object.keys(properties);
+    const hints: Record<string, unknown> = {};
+    for (const key of allowed) {
+      const pattern = nearMissPattern(key, allowed);
+      if (pattern !== undefined) {
+        hints[pattern] = { const: `unknown key (did you mean ${key}?)` };
+      }
+    }
+    if (Object.keys(hints).length > 0) out.patternProperties = hints;
+  }
+  return out as T;
+}
+
+/**
+ * A regular expression (the subset JavaScript and Go's RE2 read alike) matching every word one
+ * edit away from `key` (Damerau: deletion, insertion, substitution, adjacent transposition),
+ * never `key` itself nor another of the `allowed` keys; undefined when nothing is left.
+ */
+export function nearMissPattern(key: string, allowed: readonly string[]): string | undefined {
+  const chars = [...key];
+  const others = allowed.filter((other) => other !== key).map((other) => [...other]);
+  const literal = (part: readonly string[]) => part.map(escapeRegExp).join("");
+  /**
+   * `prefix`, then one character other than `not` and other than what an allowed key of the
+   * same shape has there, then `suffix`: one alternative of the pattern.
+   */
+  const oneOf = (prefix: readonly string[], not: readonly string[], suffix: readonly string[]) => {
+    const at = prefix.length;
+    const taken = others
+      .filter(
+        (other) =>
+          other.length === prefix.length + 1 + suffix.length &&
+          prefix.every((c, k) => other[k] === c) &&
+          suffix.every((c, k) => other[at + 1 + k] === c),
+      )
+      .map((other) => other[at] as string);
+    const excluded = [...new Set([...not, ...taken])];
+    const any = excluded.length === 0 ? "." : `[^${excluded.map(escapeInClass).join("")}]`;
+    return `${literal(prefix)}${any}${literal(suffix)}`;
+  };
+  const exact = new Set<string>();
+  const alternatives: string[] = [];
+  for (let i = 0; i <= chars.length; i++) {
+    // A character added before position i (one more character: never the key itself).
+    alternatives.push(oneOf(chars.slice(0, i), [], chars.slice(i)));
+    if (i === chars.length) continue;
+    // Position i changed to any other character.
+    alternatives.push(oneOf(chars.slice(0, i), [chars[i] as string], chars.slice(i + 1)));
+    // Position i left out.
+    exact.add([...chars.slice(0, i), ...chars.slice(i + 1)].join(""));
+    // Positions i and i + 1 swapped (when they differ).
+    const next = chars[i + 1];
+    if (next !== undefined && next !== chars[i]) {
+      exact.add([...chars.slice(0, i), next, chars[i] as string, ...chars.slice(i + 2)].join(""));
+    }
+  }
+  for (const word of exact) {
+    // An empty key is no one's misspelling; an allowed key is no misspelling at all.
+    if (word !== "" && !allowed.includes(word)) alternatives.push(literal([...word]));
+  }
+  return alternatives.length === 0 ? undefined : `^(?:${[...new Set(alternatives)].join("|")})$`;
+}
+
+function escapeInClass(char: string): string {
+  return /[\\\]^-]/.test(char) ? `\\${char}` : char;
 }
 
 function builtinRegistration(): string {

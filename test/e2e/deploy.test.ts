@@ -1781,7 +1781,7 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
     },
   );
 
-  it("values.schema.json refuses a misspelt key in a rule, naming its path (helm prints no suggestion)", async () => {
+  it("values.schema.json refuses a misspelt key in a rule, naming its path and the key meant", async () => {
     const typo = structuredClone(USER_RULES) as { references?: Record<string, unknown>[] }[];
     const reference = typo[0]?.references?.[0] as Record<string, unknown>;
     reference.namespaceFeild = reference.namespaceField;
@@ -1793,7 +1793,7 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
     });
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(
-      "at '/rules/0/references/0': additional properties 'namespaceFeild' not allowed",
+      "at '/rules/0/references/0/namespaceFeild': value must be 'unknown key (did you mean namespaceField?)'",
     );
   });
 
