@@ -127,6 +127,22 @@ describe("envelope properties", () => {
     expect(JSON.parse(serializeReview(review))).toEqual(review);
   });
 
+  it.each([
+    ["a small one", 10],
+    ["one larger than the encoder's 64 KiB buffer", 40_000],
+  ])("encodes non-ASCII patches, %s, as the base64 of their UTF-8 JSON", (_name, repeat) => {
+    const ops: AddOperation[] = [
+      { op: "add", path: "/metadata/annotations/n", value: "ü✓😀".repeat(repeat) },
+    ];
+    const text = JSON.stringify(ops);
+    expect(patch("u", ops).response?.patch).toBe(Buffer.from(text, "utf8").toString("base64"));
+    // A short patch encoded after a long one carries nothing of it.
+    const short: AddOperation[] = [{ op: "add", path: "/a", value: 1 }];
+    expect(patch("u", short).response?.patch).toBe(
+      Buffer.from(JSON.stringify(short)).toString("base64"),
+    );
+  });
+
   it("serializeReview falls back to JSON.stringify for anything but a response envelope", () => {
     const odd = {
       apiVersion: "v0",
