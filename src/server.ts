@@ -105,6 +105,10 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     loggerInstance: deps.logger,
     // One line per review comes from the route; Fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
+    // Nothing logs through a request's own logger (the routes log one line per review with
+    // the server's): a pino child per request, which Fastify makes by default to bind its
+    // request id, would be built on every review for nothing.
+    childLoggerFactory: (logger) => logger,
     // A `__proto__` key (or `constructor.prototype`) is dropped, not refused: it cannot
     // pollute anything once removed, and refusing it would make an object that carries one
     // (e.g. written through the status subresource, which we never see) impossible to update,
