@@ -15,17 +15,19 @@
  *
  *   npm run bench -- [--duration S] [--connections N] [--warmup S] [--slices N] [--json FILE]
  *                    [--only a,b,...] [--cpu-prof DIR] [--node-flags=FLAGS]
- *                    [--validation-n N] [--skip-scale]
+ *                    [--validation-n N] [--skip-scale] [--compare FILE]
+ *   npm run bench -- --compare OLD.json --current NEW.json
  *   npm run bench -- --scale [--namespaces N] [--referencing N] [--json FILE]
  *   npm run bench -- --guard [--guard-n N] [--index-objects N] [--json FILE]
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultDecisionSettings } from "../src/config.js";
 import { buildDecisions } from "../src/decisions.js";
 import { type ServerChild, type ServerKind, startChild } from "./bench/child.js";
+import { compareRuns } from "./bench/compare.js";
 import { summarizeProfile } from "./bench/cpuprofile.js";
 import {
   type BenchBundles,
@@ -131,8 +133,13 @@ interface Figures {
   p99_ms: number;
   max_ms: number;
   errors: number;
-  /** Peak RSS of the server process (kernel ru_maxrss; fresh process per scenario). */
+  /**
+   * Peak RSS of the server process (kernel ru_maxrss; fresh process per scenario): RSS under
+   * this scenario's load, warm-up included.
+   */
   rss_mb: number;
+  /** RSS once the server listened, before its first request (start-up alone). */
+  rss_start_mb: number;
   /** Worst event-loop delay in the measured window. */
   loop_delay_max_ms: number;
   loop_delay_p99_ms: number;
@@ -158,6 +165,8 @@ async function main(): Promise<void> {
       warmup: { type: "string", default: "1" },
       slices: { type: "string", default: "4" },
       json: { type: "string" },
+      compare: { type: "string" },
+      current: { type: "string" },
       only: { type: "string" },
       "cpu-prof": { type: "string" },
       "node-flags": { type: "string" },
@@ -175,6 +184,15 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  // The previous run is read first: a wrong path fails now, not after minutes of measuring.
+  const previous =
+    values.compare === undefined ? undefined : JSON.parse(readFileSync(values.compare, "utf8"));
+  if (values.current !== undefined) {
+    if (previous === undefined) throw new Error("--current FILE needs --compare FILE");
+    const current: unknown = JSON.parse(readFileSync(values.current, "utf8"));
+    process.stdout.write(`${compareRuns(previous, current, values.compare ?? "")}\n`);
     return;
   }
   const durationS = positive("duration", values.duration);
@@ -280,6 +298,8 @@ async function main(): Promise<void> {
   }
   const ratios: Record<string, number> = {};
   const costRatios: Record<string, number> = {};
+  // The webhook's CPU per review as a multiple of the baseline's (issue 18: <= 1.5 for (a)).
+  const cpuMultiples: Record<string, number> = {};
   for (const name of Object.keys(scenarios)) {
     const ours = scenarios[name];
     const theirs = baseline[name];
@@ -288,13 +308,16 @@ async function main(): Promise<void> {
     if (closed && ours && theirs && theirs.rps > 0) ratios[name] = round(ours.rps / theirs.rps, 3);
     if (ours && theirs && ours.cpu_ms_per_req > 0) {
       costRatios[name] = round(theirs.cpu_ms_per_req / ours.cpu_ms_per_req, 3);
+      if (theirs.cpu_ms_per_req > 0) {
+        cpuMultiples[name] = round(ours.cpu_ms_per_req / theirs.cpu_ms_per_req, 3);
+      }
     }
   }
   printTable(chosen, scenarios, baseline, ratios, costRatios);
   for (const file of profiles) process.stdout.write(`\n${summarizeProfile(file, 25)}\n`);
   const scale = values["skip-scale"] || only !== undefined ? undefined : await runScale();
   const targets = [
-    ...evaluateTargets(scenarios, baseline, ratios, validation, scale),
+    ...evaluateTargets(scenarios, baseline, ratios, cpuMultiples, validation, scale),
     ...guardTargets(guarded.guard, guarded.index),
   ];
   printTargets(targets);
@@ -303,27 +326,30 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\ntotal ${totalS.toFixed(0)} s; load average at the end ${loadEnd.join(" ")}\n`,
   );
-  if (values.json) {
-    writeJson(values.json, {
-      machine: { ...machine, loadavg_end: loadEnd },
-      settings: {
-        duration_s: durationS,
-        connections,
-        warmup_s: warmupS,
-        slices,
-        total_s: round(totalS, 1),
-      },
-      scenarios,
-      baseline,
-      ratios,
-      cpu_cost_ratios: costRatios,
-      validation_100_certs: validation,
-      guard: guarded.guard,
-      reference_index_memory: guarded.index,
-      stage_costs_us: stages,
-      ...(scale !== undefined ? { scale } : {}),
-      targets,
-    });
+  const report = {
+    machine: { ...machine, loadavg_end: loadEnd },
+    settings: {
+      duration_s: durationS,
+      connections,
+      warmup_s: warmupS,
+      slices,
+      total_s: round(totalS, 1),
+    },
+    scenarios,
+    baseline,
+    ratios,
+    cpu_cost_ratios: costRatios,
+    cpu_ms_multiples: cpuMultiples,
+    validation_100_certs: validation,
+    guard: guarded.guard,
+    reference_index_memory: guarded.index,
+    stage_costs_us: stages,
+    ...(scale !== undefined ? { scale } : {}),
+    targets,
+  };
+  if (values.json) writeJson(values.json, report);
+  if (previous !== undefined) {
+    process.stdout.write(`\n${compareRuns(previous, report, values.compare ?? "")}\n`);
   }
 }
 
@@ -427,7 +453,12 @@ async function measurePair(
     }
     const out: Partial<Record<ServerKind, Figures>> = {};
     for (const side of sides) {
-      out[side.kind] = figures(combine(side.results), await side.child.report(), side.answer);
+      out[side.kind] = figures(
+        combine(side.results),
+        await side.child.report(),
+        side.answer,
+        side.child.rssStartMb,
+      );
     }
     return { webhook: out.webhook as Figures, baseline: out.baseline as Figures, profiles };
   } finally {
@@ -459,7 +490,12 @@ function runLoad(
   }
 }
 
-function figures(result: LoadResult, probe: ProbeReport, answer: string): Figures {
+function figures(
+  result: LoadResult,
+  probe: ProbeReport,
+  answer: string,
+  rssStartMb: number | undefined,
+): Figures {
   return {
     rps: round(result.rps, 1),
     p50_ms: round(result.p50Ms, 3),
@@ -467,6 +503,7 @@ function figures(result: LoadResult, probe: ProbeReport, answer: string): Figure
     max_ms: round(result.maxMs, 3),
     errors: result.errors,
     rss_mb: round(probe.maxRssMb, 1),
+    rss_start_mb: round(rssStartMb ?? Number.NaN, 1),
     loop_delay_max_ms: round(probe.loopDelayMaxMs, 1),
     loop_delay_p99_ms: round(probe.loopDelayP99Ms, 1),
     elu: round(probe.elu, 2),
@@ -531,49 +568,73 @@ async function fetchJson(target: Target): Promise<{ status: number; json: unknow
 interface TargetCheck {
   what: string;
   value: string;
-  met: boolean;
+  /** undefined: the run could not judge it (printed "n/a", with the reason in `value`). */
+  met: boolean | undefined;
 }
 
-/** The targets of issue 7 and issue 4 (acceptance 5), judged on this run's figures. */
+/**
+ * The targets of issue 18 (which tightened those of issue 7) and of issue 4 (acceptance 5),
+ * judged on this run's figures. A target that depends on a quiet machine says so instead of
+ * being judged when the baseline itself shows the machine was not quiet.
+ */
 function evaluateTargets(
   scenarios: Record<string, Figures>,
   baseline: Record<string, Figures>,
   ratios: Record<string, number>,
+  cpuMultiples: Record<string, number>,
   validation: ValidationFigures,
   scale: ScaleFigures | undefined,
 ): TargetCheck[] {
   const out: TargetCheck[] = [];
   const a = scenarios.a_pod_inject;
+  const aBase = baseline.a_pod_inject;
   const aRatio = ratios.a_pod_inject;
-  if (a && aRatio !== undefined) {
+  const aCpu = cpuMultiples.a_pod_inject;
+  if (a && aBase && aRatio !== undefined) {
     out.push({
       what: "(a) throughput >= 70% of baseline",
-      value: `${(aRatio * 100).toFixed(0)}%`,
+      value: `${(aRatio * 100).toFixed(0)}% (${a.rps.toFixed(0)} vs ${aBase.rps.toFixed(0)} req/s)`,
       met: aRatio >= 0.7,
     });
-    out.push({ what: "(a) 0 errors", value: String(a.errors), met: a.errors === 0 });
-    out.push({ what: "(a) RSS <= 150 MiB", value: `${a.rss_mb} MiB`, met: a.rss_mb <= 150 });
   }
-  for (const name of ["d_rate_200", "d_paced_200"]) {
-    const d = scenarios[name];
-    if (!d) continue;
+  if (a && aBase && aCpu !== undefined) {
     out.push({
-      what: `${name}: p99 <= 10 ms at 200/s, 0 errors`,
-      value: `p99 ${d.p99_ms} ms, ${d.errors} errors (baseline p99 ${baseline[name]?.p99_ms ?? "-"} ms)`,
-      met: d.p99_ms <= 10 && d.errors === 0,
+      what: "(a) CPU ms per review <= 1.5x baseline's",
+      value: `${aCpu.toFixed(2)}x (${a.cpu_ms_per_req.toFixed(3)} vs ${aBase.cpu_ms_per_req.toFixed(3)} ms)`,
+      met: aCpu <= 1.5,
+    });
+  }
+  if (a) {
+    out.push({ what: "(a) 0 errors", value: String(a.errors), met: a.errors === 0 });
+    out.push({
+      what: "(a) RSS of serve under load <= 120 MiB",
+      value: `${a.rss_mb} MiB peak (${a.rss_start_mb} MiB at start; baseline ${aBase?.rss_mb ?? "-"} MiB)`,
+      met: a.rss_mb <= 120,
+    });
+  }
+  const d = scenarios.d_paced_200;
+  const dBase = baseline.d_paced_200;
+  if (d && dBase) {
+    // Issue 18: "p99 <= 5 ms where the baseline's p99 in the same run is <= 3 ms". A baseline
+    // slower than that means other processes took the CPU: the run cannot judge this target.
+    const judged = dBase.p99_ms <= 3;
+    out.push({
+      what: "(d) 200/s evenly paced: p99 <= 5 ms, 0 errors",
+      value: `p99 ${d.p99_ms} ms, ${d.errors} errors (baseline p99 ${dBase.p99_ms} ms${judged ? "" : " > 3 ms: machine not quiet, not judged"})`,
+      met: judged ? d.p99_ms <= 5 && d.errors === 0 : undefined,
     });
   }
   const c10 = scenarios.c_pod_1mib_paced_10;
   if (c10) {
     out.push({
-      what: "(c) ~1 MiB Pod: p99 <= 100 ms (paced 10/s)",
+      what: "(c) ~1 MiB Pod one at a time: p99 <= 50 ms",
       value: `${c10.p99_ms} ms (baseline ${baseline.c_pod_1mib_paced_10?.p99_ms ?? "-"} ms)`,
-      met: c10.p99_ms <= 100,
+      met: c10.p99_ms <= 50,
     });
     // One such Pod at a time, as an apiserver sends them; the closed loop with 10 in flight
     // (scenario c) queues 10 x ~25 ms of parsing by design and is reported, not judged.
     out.push({
-      what: "(c) no event-loop stall > 50 ms (paced 10/s)",
+      what: "(c) no event-loop stall > 50 ms (one at a time)",
       value: `worst ${c10.loop_delay_max_ms} ms (baseline ${baseline.c_pod_1mib_paced_10?.loop_delay_max_ms ?? "-"} ms)`,
       met: c10.loop_delay_max_ms <= 50,
     });
@@ -585,9 +646,9 @@ function evaluateTargets(
   });
   if (scale !== undefined) {
     out.push({
-      what: "scale: RSS <= 300 MiB with 10,000 namespaces",
+      what: "scale: RSS <= 250 MiB with 10,000 namespaces",
       value: `${scale.rss_after_sync_mb} MiB after sync, ${scale.rss_peak_mb} MiB peak`,
-      met: scale.rss_peak_mb <= 300,
+      met: scale.rss_peak_mb <= 250,
     });
   }
   return out;
@@ -618,6 +679,7 @@ const COLUMNS = [
   "max ms",
   "errors",
   "RSS MiB",
+  "RSS start",
   "loop max",
   "ELU",
   "srv CPU%",
@@ -649,6 +711,7 @@ function printTable(
         f.max_ms.toFixed(1),
         String(f.errors),
         f.rss_mb.toFixed(0),
+        Number.isFinite(f.rss_start_mb) ? f.rss_start_mb.toFixed(0) : "-",
         f.loop_delay_max_ms.toFixed(1),
         f.elu.toFixed(2),
         f.server_cpu_pct.toFixed(0),
@@ -673,7 +736,7 @@ function printTable(
     const cost = costRatios[s.name];
     if (ratio !== undefined && s.load.type === "closed") {
       process.stdout.write(
-        `  ${s.title.padEnd(34)} throughput ${(ratio * 100).toFixed(0).padStart(3)}%   CPU cost ${cost === undefined ? "-" : `${(cost * 100).toFixed(0)}%`}\n`,
+        `  ${s.title.padEnd(34)} throughput ${(ratio * 100).toFixed(0).padStart(3)}%   CPU cost ${cost === undefined ? "-" : `${(cost * 100).toFixed(0)}% (CPU ms per review ${(1 / cost).toFixed(2)}x the baseline's)`}\n`,
       );
     }
   }
@@ -682,7 +745,8 @@ function printTable(
 function printTargets(targets: TargetCheck[]): void {
   process.stdout.write("\ntargets:\n");
   for (const t of targets) {
-    process.stdout.write(`  ${t.met ? "met   " : "MISSED"} ${t.what.padEnd(48)} ${t.value}\n`);
+    const verdict = t.met === undefined ? "n/a   " : t.met ? "met   " : "MISSED";
+    process.stdout.write(`  ${verdict} ${t.what.padEnd(48)} ${t.value}\n`);
   }
 }
 
@@ -750,6 +814,8 @@ const HELP = `Usage: npm run bench -- [options]
   --index-objects N   referencing objects in the index memory measurement (default 10000)
   --node-flags=FLAGS  Node flags for both server children, e.g. --node-flags=--trace-gc
   --json FILE         also write the figures as JSON
+  --compare FILE      then print the change against a previous run's JSON (from --json)
+  --current FILE      with --compare: compare two saved runs, without measuring anything
   --skip-scale        leave out the scale run (it is left out with --only too)
   --scale             only the scale run
   --overhead          only the webhook's overhead on Pod creation through a real apiserver

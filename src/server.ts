@@ -105,6 +105,10 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
     loggerInstance: deps.logger,
     // One line per review comes from the route; Fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
+    // Nothing logs through a request's own logger (the routes log one line per review with
+    // the server's): a pino child per request, which Fastify makes by default to bind its
+    // request id, would be built on every review for nothing.
+    childLoggerFactory: (logger) => logger,
     // A `__proto__` key (or `constructor.prototype`) is dropped, not refused: it cannot
     // pollute anything once removed, and refusing it would make an object that carries one
     // (e.g. written through the status subresource, which we never see) impossible to update,
@@ -171,17 +175,30 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
       return parseJson(req, bytes.toString("utf8"), done);
     }
     // A small body costs at most a few MiB decoded: decode it, then measure the value once
-    // (depth before anything recursive touches it, values for the budget).
-    parseJson(req, bytes.toString("utf8"), (error, value) => {
-      if (error) return done(error, undefined);
-      const measured = measureDecoded(value, MAX_JSON_DEPTH);
+    // (depth before anything recursive touches it, values for the budget), removing poisoned
+    // keys in the same walk (measureDecoded), so the text is parsed once and the value walked
+    // once.
+    const accept = (value: unknown) => {
+      const measured = measureDecoded(value, MAX_JSON_DEPTH, { dropPoisonedKeys: true });
       const refusal = refusalOf(measured.depth, measured.values, false);
       if (refusal !== undefined) return refuse(reviewFacts(value), refusal, done);
       if (ticket !== null && !ticket.grow(decodeEstimate(bytes.length, measured.values))) {
         return done(busy(budget, ticket), undefined);
       }
       done(null, value);
-    });
+    };
+    const text = bytes.toString("utf8");
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // Not JSON (or JSON after a byte order mark): Fastify's parser gives its coded error, or
+      // the value, exactly as before.
+      return parseJson(req, text, (error, parsed) =>
+        error ? done(error, undefined) : accept(parsed),
+      );
+    }
+    accept(value);
   });
 
   // Every request takes its share of the memory budget before its body is read.
@@ -232,9 +249,10 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   fastify.addHook("preClose", async () => {
     closing = true;
   });
-  fastify.addHook("onSend", async (_req, reply, payload) => {
+  // Callback style: an async hook would cost a promise and a microtask on every answer.
+  fastify.addHook("onSend", (_req, reply, payload, done) => {
     if (closing) reply.header("connection", "close");
-    return payload;
+    done(null, payload);
   });
 
   fastify.setErrorHandler((error: FastifyError, req, reply) => {

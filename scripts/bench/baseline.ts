@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     start.profilePath,
   );
   probe.reset();
-  send({ type: "listening", port: address.port });
+  send({ type: "listening", port: address.port, rssStartMb: process.memoryUsage.rss() / 1048576 });
 }
 
 main().catch((error: unknown) => {

@@ -36,6 +36,8 @@ export interface ServerChild {
   readonly cacheSizes: Record<string, number> | undefined;
   /** RSS right after the sync (scale run only), MiB. */
   readonly rssAfterSyncMb: number | undefined;
+  /** RSS once listening, before any request, MiB. */
+  readonly rssStartMb: number | undefined;
   /** Heap in use after a full GC following the sync (scale run with --expose-gc), MiB. */
   readonly heapLiveMb: number | undefined;
   /** The reference index, started after the view (scale run with --expose-gc). */
@@ -120,6 +122,7 @@ export async function startChild(kind: ServerKind, options: ChildOptions): Promi
     syncMs: ready.syncMs,
     cacheSizes: ready.cacheSizes,
     rssAfterSyncMb: ready.rssAfterSyncMb,
+    rssStartMb: ready.rssStartMb,
     heapLiveMb: ready.heapLiveMb,
     index: ready.index,
     async reset() {

@@ -71,6 +71,8 @@ export type ChildMessage =
   | {
       type: "listening";
       port: number;
+      /** RSS once listening, before any request: what start-up (imports, caches) costs, MiB. */
+      rssStartMb?: number;
       /** Scale run: cache sync time, object counts, RSS right after the sync. */
       syncMs?: number;
       cacheSizes?: Record<string, number>;

@@ -114,6 +114,7 @@ async function main(): Promise<void> {
   send({
     type: "listening",
     port: address.port,
+    rssStartMb: process.memoryUsage.rss() / 1048576,
     ...(syncMs !== undefined ? { syncMs } : {}),
     ...(rssAfterSyncMb !== undefined ? { rssAfterSyncMb } : {}),
     ...(heapLiveMb !== undefined ? { heapLiveMb } : {}),

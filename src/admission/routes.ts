@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   type Decide,
   type DecideContext,
@@ -10,7 +10,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { LogLimiter } from "./log-limiter.js";
 import type { Review } from "./response.js";
-import { allow, deny, respond } from "./response.js";
+import { allow, deny, respond, serializeReview } from "./response.js";
 import { decodeReview, OversizedReview } from "./review.js";
 
 export interface AdmissionRoutesOptions {
@@ -35,59 +35,88 @@ export async function admissionRoutes(
   options: AdmissionRoutesOptions,
 ): Promise<void> {
   const { logger, metrics } = options;
+  // The metric children of each label set, bound once: an observation is then an increment,
+  // without hashing a label object per review (prom-client's labels() does that every call).
+  const counted = new Map<string, { inc: () => void }>();
+  const countReview = (webhook: Webhook, operation: string, decision: string) => {
+    const key = `${webhook} ${operation} ${decision}`;
+    let child = counted.get(key);
+    if (child === undefined) {
+      child = metrics.requests.labels(webhook, operation, decision);
+      counted.set(key, child);
+    }
+    child.inc();
+  };
+  const timers = {
+    validate: metrics.duration.labels("validate"),
+    mutate: metrics.duration.labels("mutate"),
+    guard: metrics.duration.labels("guard"),
+  } satisfies Record<Webhook, { observe: (value: number) => void }>;
   const route =
     (webhook: Webhook, decide: Decide) =>
-    async (req: FastifyRequest<{ Querystring: { timeout?: string } }>): Promise<Review> => {
-      const started = performance.now();
-      if (req.body instanceof OversizedReview) return oversized(webhook, req.body, started);
-      const request = decodeReview(req.body);
-      const context: DecideContext = { deadline: deadlineOf(req.query.timeout, started) };
-      let decision: Decision;
-      try {
-        decision = await decide(request, context);
-      } catch (error) {
-        logger.error(
-          {
-            uid: request.uid,
-            err: { message: (error as Error).message, stack: (error as Error).stack },
-          },
-          "decision failed",
-        );
-        decision = {
-          kind: "deny",
-          code: 500,
-          reason: "InternalError",
-          message: "ca-trust-webhook: internal error while deciding; see the webhook's logs",
-          warnings: [],
-        };
-      }
-      const review = respond(request.uid, decision);
-      const durationMs = performance.now() - started;
-      const outcome =
-        decision.kind === "deny" ? "denied" : review.response?.patch ? "patched" : "allowed";
-      metrics.requests.inc({ webhook, operation: request.operation, decision: outcome });
-      metrics.duration.observe({ webhook }, durationMs / 1000);
-      if (options.logLimiter?.allow(`review ${outcome}`) === false) return review;
-      logger.info(
-        {
-          webhook,
-          uid: request.uid,
-          kind: request.kind.kind,
-          group: request.kind.group,
-          namespace: request.namespace,
-          name: request.name || request.object?.metadata?.generateName,
-          operation: request.operation,
-          dryRun: request.dryRun === true,
-          decision: outcome,
-          ...(decision.kind === "deny" ? { code: decision.code, reason: decision.reason } : {}),
-          ...(decision.kind === "patch" && decision.summary ? { summary: decision.summary } : {}),
-          warnings: review.response?.warnings?.length ?? 0,
-          durationMs: Math.round(durationMs * 1000) / 1000,
-        },
-        "review",
-      );
-      return review;
+    async (
+      req: FastifyRequest<{ Querystring: { timeout?: string } }>,
+      reply: FastifyReply,
+    ): Promise<string> => {
+      // The answer is JSON text already (serializeReview): Fastify sends it as is.
+      reply.type(ANSWER_CONTENT_TYPE);
+      return serializeReview(await answer(webhook, decide, req));
     };
+  const answer = async (
+    webhook: Webhook,
+    decide: Decide,
+    req: FastifyRequest<{ Querystring: { timeout?: string } }>,
+  ): Promise<Review> => {
+    const started = performance.now();
+    if (req.body instanceof OversizedReview) return oversized(webhook, req.body, started);
+    const request = decodeReview(req.body);
+    const context: DecideContext = { deadline: deadlineOf(req.query.timeout, started) };
+    let decision: Decision;
+    try {
+      decision = await decide(request, context);
+    } catch (error) {
+      logger.error(
+        {
+          uid: request.uid,
+          err: { message: (error as Error).message, stack: (error as Error).stack },
+        },
+        "decision failed",
+      );
+      decision = {
+        kind: "deny",
+        code: 500,
+        reason: "InternalError",
+        message: "ca-trust-webhook: internal error while deciding; see the webhook's logs",
+        warnings: [],
+      };
+    }
+    const review = respond(request.uid, decision);
+    const durationMs = performance.now() - started;
+    const outcome =
+      decision.kind === "deny" ? "denied" : review.response?.patch ? "patched" : "allowed";
+    countReview(webhook, request.operation, outcome);
+    timers[webhook].observe(durationMs / 1000);
+    if (options.logLimiter?.allow(`review ${outcome}`) === false) return review;
+    logger.info(
+      {
+        webhook,
+        uid: request.uid,
+        kind: request.kind.kind,
+        group: request.kind.group,
+        namespace: request.namespace,
+        name: request.name || request.object?.metadata?.generateName,
+        operation: request.operation,
+        dryRun: request.dryRun === true,
+        decision: outcome,
+        ...(decision.kind === "deny" ? { code: decision.code, reason: decision.reason } : {}),
+        ...(decision.kind === "patch" && decision.summary ? { summary: decision.summary } : {}),
+        warnings: review.response?.warnings?.length ?? 0,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+      },
+      "review",
+    );
+    return review;
+  };
 
   /**
    * A body refused before decoding that names its uid. An object being deleted is allowed
@@ -110,8 +139,8 @@ export async function admissionRoutes(
     metrics.rejectedInputs.inc({ reason: body.error.code });
     // The operation label comes from an undecoded body: only the known ones are labels.
     const label = OPERATIONS.includes(operation as Operation) ? (operation as string) : "unknown";
-    metrics.requests.inc({ webhook, operation: label, decision: outcome });
-    metrics.duration.observe({ webhook }, (performance.now() - started) / 1000);
+    countReview(webhook, label, outcome);
+    timers[webhook].observe((performance.now() - started) / 1000);
     if (options.logLimiter?.allow(body.error.code) !== false) {
       logger.info(
         { webhook, uid, operation, decision: outcome, code: body.error.code, message: problem },
@@ -126,6 +155,9 @@ export async function admissionRoutes(
   fastify.post("/guard", route("guard", options.guard));
 }
 
+/** What the routes answer (with `charset`, so that Fastify need not add it per reply). */
+const ANSWER_CONTENT_TYPE = "application/json; charset=utf-8";
+
 /** The three paths, and the `webhook` label of the metrics and review logs. */
 type Webhook = "validate" | "mutate" | "guard";
 
@@ -135,8 +167,24 @@ type Webhook = "validate" | "mutate" | "guard";
  */
 export function deadlineOf(timeout: string | undefined, startedAt: number): number | undefined {
   if (timeout === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(timeout);
-  if (m === null) return undefined;
-  const ms = Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : 60_000);
+  const ms = timeoutMs(timeout);
+  if (ms === undefined) return undefined;
   return Date.now() - (performance.now() - startedAt) + ms;
+}
+
+/**
+ * `?timeout=` values already read: an apiserver sends the same one (its timeoutSeconds) on
+ * every call, so the pattern runs once per value. Bounded: a client sending a new value per
+ * request only finds the map full and pays the pattern each time.
+ */
+const TIMEOUTS = new Map<string, number | undefined>();
+const MAX_TIMEOUTS = 16;
+
+function timeoutMs(timeout: string): number | undefined {
+  if (TIMEOUTS.has(timeout)) return TIMEOUTS.get(timeout);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(timeout);
+  const ms =
+    m === null ? undefined : Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : 60_000);
+  if (TIMEOUTS.size < MAX_TIMEOUTS && timeout.length <= 32) TIMEOUTS.set(timeout, ms);
+  return ms;
 }

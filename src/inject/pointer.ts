@@ -8,6 +8,8 @@
  * `ca-trust.dev/injected` contain a `/` and must be escaped to address one member.
  */
 export function escapePointerSegment(segment: string): string {
+  // Most segments (field names, container indices) need no escape: no new string for them.
+  if (!segment.includes("~") && !segment.includes("/")) return segment;
   return segment.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 

@@ -32,6 +32,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { AccessReviewer, type ReviewAccess } from "./access.js";
 import { KeepAliveAgents, keepAliveClient } from "./client.js";
+import { ValueInterner } from "./intern.js";
 import { LookupCache } from "./lookup-cache.js";
 import {
   CERTIFICATES_GROUP,
@@ -310,6 +311,7 @@ export class KubeClusterView implements ClusterView {
       );
     }
     if (options.caConfigMapName !== undefined) {
+      const bundles = new ValueInterner();
       this.caConfigMaps = new Reflector<V1ConfigMap>(
         "ca-configmaps",
         kc,
@@ -318,14 +320,15 @@ export class KubeClusterView implements ClusterView {
         { fieldSelector: `metadata.name=${options.caConfigMapName}` },
         logger,
         (cm) => {
-          // Only the bundle key: a ConfigMap may carry much else.
+          // Only the bundle key: a ConfigMap may carry much else. Its value is kept once for
+          // all the namespaces that hold the same bundle (intern.ts).
           const key = options.caConfigMapKey;
+          const text = cm.data?.[key];
+          const binary = cm.binaryData?.[key];
           return {
             metadata: identity(cm.metadata),
-            ...(cm.data?.[key] !== undefined ? { data: { [key]: cm.data[key] } } : {}),
-            ...(cm.binaryData?.[key] !== undefined
-              ? { binaryData: { [key]: cm.binaryData[key] } }
-              : {}),
+            ...(text !== undefined ? { data: { [key]: bundles.intern(text) } } : {}),
+            ...(binary !== undefined ? { binaryData: { [key]: bundles.intern(binary) } } : {}),
           };
         },
       );

@@ -10,7 +10,9 @@ import {
   MAX_WARNING_LENGTH,
   MAX_WARNINGS,
   patch,
+  type Review,
   respond,
+  serializeReview,
 } from "../../../src/admission/response.js";
 import type { AddOperation } from "../../../src/core/types.js";
 
@@ -104,10 +106,50 @@ describe("envelope properties", () => {
           for (const w of r.warnings ?? [])
             expect(Array.from(w).length).toBeLessThanOrEqual(MAX_WARNING_LENGTH);
           expect(JSON.parse(JSON.stringify(review))).toEqual(review);
+          // The text the server sends is exactly what a generic serialiser would write.
+          expect(serializeReview(review)).toBe(JSON.stringify(review));
         },
       ),
       { numRuns: 500 },
     );
+  });
+
+  it.each([
+    ["an allow", allow("u-1")],
+    ["an allow with warnings", allow('u"2', ['a "quoted" warning', "ünïcode ✓"])],
+    [
+      "a denial",
+      deny("u", { code: 422, reason: "Invalid", message: "line\nbreak </script> \u2028" }, ["w"]),
+    ],
+    ["a patch", patch("u", [{ op: "add", path: "/metadata/labels", value: { a: "b" } }], ["w"])],
+  ])("serializeReview writes %s as JSON.stringify does", (_name, review) => {
+    expect(serializeReview(review)).toBe(JSON.stringify(review));
+    expect(JSON.parse(serializeReview(review))).toEqual(review);
+  });
+
+  it.each([
+    ["a small one", 10],
+    ["one larger than the encoder's 64 KiB buffer", 40_000],
+  ])("encodes non-ASCII patches, %s, as the base64 of their UTF-8 JSON", (_name, repeat) => {
+    const ops: AddOperation[] = [
+      { op: "add", path: "/metadata/annotations/n", value: "ü✓😀".repeat(repeat) },
+    ];
+    const text = JSON.stringify(ops);
+    expect(patch("u", ops).response?.patch).toBe(Buffer.from(text, "utf8").toString("base64"));
+    // A short patch encoded after a long one carries nothing of it.
+    const short: AddOperation[] = [{ op: "add", path: "/a", value: 1 }];
+    expect(patch("u", short).response?.patch).toBe(
+      Buffer.from(JSON.stringify(short)).toString("base64"),
+    );
+  });
+
+  it("serializeReview falls back to JSON.stringify for anything but a response envelope", () => {
+    const odd = {
+      apiVersion: "v0",
+      kind: "AdmissionReview",
+      response: { uid: "u", allowed: true },
+    };
+    expect(serializeReview(odd as unknown as Review)).toBe(JSON.stringify(odd));
   });
 
   it("encodes a patch that fast-json-patch applies to a document", () => {

@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import Fastify, { type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { measureDecoded, reviewFacts, scanShape } from "../../../src/admission/shape.js";
 
@@ -175,5 +176,86 @@ describe("measureDecoded and reviewFacts (small bodies, measured once decoded)",
     ],
   ])("reads the facts of %s", (_name, value, expected) => {
     expect(reviewFacts(value)).toEqual(expected);
+  });
+});
+
+describe("measureDecoded with dropPoisonedKeys (what the server does for small bodies)", () => {
+  // Fastify's parser with onProtoPoisoning and onConstructorPoisoning "remove", as server.ts
+  // used it for every body before: the walk must leave exactly what it left.
+  const secure = Fastify().getDefaultJsonParser("remove", "remove");
+  const secureParse = (text: string): unknown => {
+    let out: unknown;
+    secure({} as FastifyRequest, text, (error, value) => {
+      if (error) throw error;
+      out = value;
+    });
+    return out;
+  };
+  const scrubbed = (text: string): unknown => {
+    const value: unknown = JSON.parse(text);
+    measureDecoded(value, 100, { dropPoisonedKeys: true });
+    return value;
+  };
+
+  it.each([
+    ["a __proto__ key at the top", '{"__proto__":{"x":1},"a":1}', { a: 1 }],
+    [
+      "a __proto__ key deep in an array",
+      '{"a":[{"b":{"__proto__":{"polluted":true},"c":2}}]}',
+      { a: [{ b: { c: 2 } }] },
+    ],
+    ["a constructor with a prototype", '{"constructor":{"prototype":{"x":1}},"k":"v"}', { k: "v" }],
+    ["a constructor that is a string stays", '{"constructor":"c"}', { constructor: "c" }],
+    [
+      "a constructor object without a prototype stays",
+      '{"constructor":{"name":"x"}}',
+      { constructor: { name: "x" } },
+    ],
+  ])("removes what secure-json-parse removes: %s", (_name, text, expected) => {
+    // Compared as JSON text: JSON.stringify writes an own "__proto__" or "constructor" key,
+    // which deep-equality helpers read as the object's prototype or class instead.
+    const value = scrubbed(text) as object;
+    expect(JSON.stringify(value)).toBe(JSON.stringify(expected));
+    expect(Object.hasOwn(value, "__proto__")).toBe(false);
+    expect(JSON.stringify(value)).toBe(JSON.stringify(secureParse(text)));
+  });
+
+  it("does not count what it removes", () => {
+    expect(
+      measureDecoded(JSON.parse('{"__proto__":[1,2,3],"a":1}'), 100, { dropPoisonedKeys: true }),
+    ).toEqual({ values: 2, depth: 1 });
+  });
+
+  it("leaves the same value as secure-json-parse on arbitrary JSON with poisoned keys mixed in", () => {
+    const key = fc.oneof(
+      fc.constantFrom("__proto__", "constructor", "prototype", "a", "b"),
+      fc.string({ maxLength: 4 }),
+    );
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small" },
+        fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null)),
+        fc.array(tie("node"), { maxLength: 3 }),
+        fc.array(fc.tuple(key, tie("node")), { maxLength: 4 }),
+      ),
+    }));
+    // Objects written as text so that "__proto__" is a real JSON key, not a prototype setter.
+    const text = (node: unknown): string => {
+      if (!Array.isArray(node)) return JSON.stringify(node);
+      if (
+        node.every(
+          (item) => Array.isArray(item) && item.length === 2 && typeof item[0] === "string",
+        )
+      )
+        return `{${node.map(([k, v]) => `${JSON.stringify(k)}:${text(v)}`).join(",")}}`;
+      return `[${node.map(text).join(",")}]`;
+    };
+    fc.assert(
+      fc.property(tree.node, (node) => {
+        const json = text(node);
+        expect(JSON.stringify(scrubbed(json))).toBe(JSON.stringify(secureParse(json)));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

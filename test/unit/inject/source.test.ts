@@ -519,3 +519,47 @@ describe("trustManagerBundleOf reads both APIs' objects", () => {
     ).toBeUndefined();
   });
 });
+
+describe("the CA ConfigMap's bytes and digest, remembered by value", () => {
+  const configMapView = (data: {
+    data?: Record<string, string>;
+    binaryData?: Record<string, string>;
+  }) =>
+    new MemoryClusterView()
+      .addNamespace("apps", {})
+      .addConfigMap({ namespace: "apps", name: "ca-trust-bundle", ...data });
+
+  it("records the digest of each value, again and again, and of a changed value its own", async () => {
+    const root = pki.root.certificatePem;
+    const both = `${root}${pki.intermediate.certificatePem}`;
+    for (const pem of [root, root, both, root]) {
+      const decision = await decideInjection(
+        request(pod("apps")),
+        policy(),
+        configMapView({ data: { "ca-bundle.crt": pem } }),
+        NOW,
+      );
+      expect(annotation(decision)).toBe(`sha256:${sha256(pem)}`);
+    }
+  });
+
+  it("decodes binaryData as base64 even when a data value with the same characters was seen", async () => {
+    const pem = pki.root.certificatePem;
+    const base64 = Buffer.from(pem, "utf8").toString("base64");
+    // The same characters once as text (an invalid bundle) and once as base64 of the PEM.
+    const asText = await decideInjection(
+      request(pod("apps")),
+      policy(),
+      configMapView({ data: { "ca-bundle.crt": base64 } }),
+      NOW,
+    );
+    expect(asText.kind).toBe("deny");
+    const asBinary = await decideInjection(
+      request(pod("apps")),
+      policy(),
+      configMapView({ binaryData: { "ca-bundle.crt": base64 } }),
+      NOW,
+    );
+    expect(annotation(asBinary)).toBe(`sha256:${sha256(pem)}`);
+  });
+});
