@@ -128,6 +128,8 @@ export function buildServer(options: ServerOptions, deps: ServerDeps): FastifyIn
   });
   // Before the TLS layer wraps the socket: a refused connection costs no TLS state.
   fastify.server.prependListener("connection", guard.onConnection);
+  // A TLS listener tells which connections finished their handshake (evicted last).
+  fastify.server.prependListener("secureConnection", guard.onSecureConnection);
   deps.metrics.serverState.openConnections = () => guard.open;
   deps.metrics.serverState.requestMemoryBytes = () => budget.used;
   const logLimiter = new LogLimiter({

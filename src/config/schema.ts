@@ -139,7 +139,7 @@ export const SERVING_PROPERTIES = {
   keepAliveTimeout: duration("keep-alive-timeout", T, "90s", "idle keep-alive lifetime; longer than the apiserver's pooled idle connections (90s)"),
   tlsHandshakeTimeout: duration("tls-handshake-timeout", T, "5s", "a connection that has not completed TLS within this is closed (the apiserver needs milliseconds)"),
   firstRequestTimeout: duration("first-request-timeout", T, "10s", "a connection that has not sent its first request within this is closed"),
-  maxConnections: integer("max-connections", T, [1, 100000], 500, "open webhook connections; at the limit the oldest one that has sent no request is closed, else the new one is refused"),
+  maxConnections: integer("max-connections", T, [1, 100000], 500, "open webhook connections; at the limit the oldest one that has sent no request (one still without TLS first) is closed, else the new one is refused"),
   maxJsonValues: integer("max-json-values", T, [1000, 10000000], 200000, "JSON values (objects, arrays, strings, numbers...) in one request; more is refused before decoding, naming the limit"),
   maxRequestMemoryMib: integer("max-request-memory-mib", T, [16, 65536], 64, "estimated memory (MiB) of the requests being read or decided; beyond it 429, with a quarter kept for bodies up to 64 KiB"),
   shutdownDelay: duration("shutdown-delay", T, "0s", "after SIGTERM, keep serving (not ready) this long so endpoints drop us first"),

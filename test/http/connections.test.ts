@@ -1,7 +1,8 @@
 /**
  * Connection limits on a real HTTPS listener: sockets that never speak TLS, or never send a
- * request, are closed; at --max-connections an idle socket makes room for a new one, and a
- * connection is refused only when every open one has sent a request.
+ * request, are closed; at --max-connections an idle socket makes room for a new one (one that
+ * never finished TLS before one that did), and a connection is refused only when every open one
+ * has sent a request.
  */
 import { Agent } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
@@ -38,6 +39,25 @@ async function idleTcp(port: number): Promise<Socket> {
   socket.on("error", () => {});
   sockets.push(socket);
   await new Promise((resolve) => socket.once("connect", resolve));
+  return socket;
+}
+
+/**
+ * A TLS connection that finishes its handshake and then sends nothing. TLS 1.2, because there
+ * the server has seen the whole handshake when the client's `secureConnect` fires (with TLS 1.3
+ * the client's Finished may still be on its way, and the server would count the connection as
+ * not past its handshake yet).
+ */
+async function idleTls(port: number): Promise<Socket> {
+  const socket = tlsConnect({
+    port,
+    host: "127.0.0.1",
+    ca: pair.ca.certificatePem,
+    maxVersion: "TLSv1.2",
+  });
+  socket.on("error", () => {});
+  sockets.push(socket);
+  await new Promise((resolve) => socket.once("secureConnect", resolve));
   return socket;
 }
 
@@ -81,11 +101,7 @@ describe("idle connections", () => {
 
   it("closes a TLS connection that sends no request at --first-request-timeout", async () => {
     const port = await listen({ tlsHandshakeTimeoutMs: 600_000, firstRequestTimeoutMs: 200 });
-    const socket = tlsConnect({ port, host: "127.0.0.1", ca: pair.ca.certificatePem });
-    socket.on("error", () => {});
-    sockets.push(socket);
-    await new Promise((resolve) => socket.once("secureConnect", resolve));
-    await closed(socket);
+    await closed(await idleTls(port));
     expect(await metric("ca_trust_webhook_connections_closed_total", '{reason="idle"}')).toBe(1);
   });
 
@@ -110,6 +126,29 @@ describe("--max-connections", () => {
     expect((await post(port)).status).toBe(200);
     await closed(idle[0] as Socket);
     expect(idle.slice(1).every((s) => !s.destroyed)).toBe(true);
+    expect(await metric("ca_trust_webhook_connections_closed_total", '{reason="evicted"}')).toBe(1);
+  });
+
+  it("makes room from the sockets that never finished TLS before a connection that did (a client's pooled one)", async () => {
+    const port = await listen({ maxConnections: 3, firstRequestTimeoutMs: 600_000 });
+    // The oldest: past its handshake, no request yet (what Go's transport keeps in its pool
+    // after dialing for a burst that another connection served).
+    const pooled = await idleTls(port);
+    const idle = [await idleTcp(port), await idleTcp(port)];
+    await until(async () => (await metric("ca_trust_webhook_open_connections")) === 3);
+    expect((await post(port)).status).toBe(200);
+    await closed(idle[0] as Socket);
+    expect(pooled.destroyed).toBe(false);
+    expect(idle[1]?.destroyed).toBe(false);
+    expect(await metric("ca_trust_webhook_connections_closed_total", '{reason="evicted"}')).toBe(1);
+  });
+
+  it("makes room from the connections past their handshake, oldest first, when no other is left", async () => {
+    const port = await listen({ maxConnections: 2, firstRequestTimeoutMs: 600_000 });
+    const pooled = [await idleTls(port), await idleTls(port)];
+    expect((await post(port)).status).toBe(200);
+    await closed(pooled[0] as Socket);
+    expect(pooled[1]?.destroyed).toBe(false);
     expect(await metric("ca_trust_webhook_connections_closed_total", '{reason="evicted"}')).toBe(1);
   });
 
