@@ -15,6 +15,9 @@ import {
 import type { KubeObject } from "../core/types.js";
 import { KeepAliveAgents, keepAliveClient } from "../kube/client.js";
 import { describeError, statusOf } from "../kube/cluster.js";
+import { type ApiResource, clientDiscovery } from "../kube/discovery.js";
+
+export type { ApiResource } from "../kube/discovery.js";
 
 /** One page of a LIST: its items and the `continue` token of the next page, if any. */
 export interface Page {
@@ -26,13 +29,6 @@ export interface Page {
 export interface PageRequest {
   readonly limit: number;
   readonly continue: string | undefined;
-}
-
-/** A resource as discovery lists it. */
-export interface ApiResource {
-  readonly name: string;
-  readonly kind: string;
-  readonly namespaced: boolean;
 }
 
 /** A custom resource to list: group, version, plural and, optionally, one namespace. */
@@ -124,34 +120,14 @@ export function clientReader(kc: KubeConfig): KubeReader {
   const apps = keepAliveClient(kc, AppsV1Api, agents);
   const batch = keepAliveClient(kc, BatchV1Api, agents);
   const custom = keepAliveClient(kc, CustomObjectsApi, agents);
-  const apis = keepAliveClient(kc, ApisApi, agents);
+  const discovery = clientDiscovery(keepAliveClient(kc, ApisApi, agents), custom);
   const paging = (page: PageRequest) => ({
     limit: page.limit,
     ...(page.continue === undefined ? {} : { _continue: page.continue }),
   });
   return {
-    apiGroups: () =>
-      read(async () => {
-        const list = await apis.getAPIVersions();
-        const groups = new Map<string, string[]>();
-        for (const group of list.groups ?? []) {
-          const preferred = group.preferredVersion?.version;
-          const versions = (group.versions ?? []).map((v) => v.version);
-          groups.set(group.name, [
-            ...(preferred ? [preferred] : []),
-            ...versions.filter((v) => v !== preferred),
-          ]);
-        }
-        return groups;
-      }),
-    apiResources: (group, version) =>
-      absentOn404(async () =>
-        (await custom.getAPIResources({ group, version })).resources.map((r) => ({
-          name: r.name,
-          kind: r.kind,
-          namespaced: r.namespaced,
-        })),
-      ),
+    apiGroups: () => read(() => discovery.apiGroups()),
+    apiResources: (group, version) => read(() => discovery.apiResources(group, version)),
     listCustom: (resource, page, selectors = {}) =>
       absentOn404(async () => {
         const { group, version, plural } = resource;

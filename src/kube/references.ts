@@ -27,7 +27,10 @@ import type { PolicySettings } from "../policy/engine.js";
 import { referencesOf, type SecretReference } from "../policy/references.js";
 import type { ReferenceRule } from "../policy/rules.js";
 import { describeError, Reflector, statusOf } from "./cluster.js";
+import { clientDiscovery, type Discovery } from "./discovery.js";
 import { ReferenceIndex } from "./reference-index.js";
+
+export type { Discovery } from "./discovery.js";
 
 /** A resource of the rule table that the apiserver serves, as discovery found it. */
 export interface ServedResource {
@@ -37,16 +40,6 @@ export interface ServedResource {
   readonly resource: string;
   readonly kind: string;
   readonly namespaced: boolean;
-}
-
-/** What discovery reads: the groups with their versions (preferred first), a version's resources. */
-export interface Discovery {
-  apiGroups(): Promise<ReadonlyMap<string, readonly string[]>>;
-  /** Undefined when the group version is not served (404). */
-  apiResources(
-    group: string,
-    version: string,
-  ): Promise<readonly { name: string; kind: string; namespaced: boolean }[] | undefined>;
 }
 
 /**
@@ -330,34 +323,7 @@ export class ReferenceWatcher {
   }
 
   private discovery(): Discovery {
-    return {
-      apiGroups: async () => {
-        const list = await this.apis.getAPIVersions();
-        const groups = new Map<string, string[]>();
-        for (const group of list.groups ?? []) {
-          const preferred = group.preferredVersion?.version;
-          const versions = (group.versions ?? []).map((v) => v.version);
-          groups.set(group.name, [
-            ...(preferred ? [preferred] : []),
-            ...versions.filter((v) => v !== preferred),
-          ]);
-        }
-        return groups;
-      },
-      apiResources: async (group, version) => {
-        try {
-          const list = await this.custom.getAPIResources({ group, version });
-          return list.resources.map((r) => ({
-            name: r.name,
-            kind: r.kind,
-            namespaced: r.namespaced,
-          }));
-        } catch (error) {
-          if (statusOf(error) === 404) return undefined;
-          throw error;
-        }
-      },
-    };
+    return clientDiscovery(this.apis, this.custom);
   }
 }
 

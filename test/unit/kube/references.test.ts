@@ -76,8 +76,9 @@ function watcher(rediscoverMs = 60_000): ReferenceWatcher {
   return w;
 }
 
+/** Waits for `check` to pass; the bound only stops a hang (a loaded CI machine is slow). */
 async function eventually(check: () => void | Promise<void>): Promise<void> {
-  await vi.waitFor(check, { timeout: 5_000, interval: 10 });
+  await vi.waitFor(check, { timeout: 20_000, interval: 10 });
 }
 
 function serveDataPlanes(): void {
