@@ -167,24 +167,8 @@ type Webhook = "validate" | "mutate" | "guard";
  */
 export function deadlineOf(timeout: string | undefined, startedAt: number): number | undefined {
   if (timeout === undefined) return undefined;
-  const ms = timeoutMs(timeout);
-  if (ms === undefined) return undefined;
-  return Date.now() - (performance.now() - startedAt) + ms;
-}
-
-/**
- * `?timeout=` values already read: an apiserver sends the same one (its timeoutSeconds) on
- * every call, so the pattern runs once per value. Bounded: a client sending a new value per
- * request only finds the map full and pays the pattern each time.
- */
-const TIMEOUTS = new Map<string, number | undefined>();
-const MAX_TIMEOUTS = 16;
-
-function timeoutMs(timeout: string): number | undefined {
-  if (TIMEOUTS.has(timeout)) return TIMEOUTS.get(timeout);
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(timeout);
-  const ms =
-    m === null ? undefined : Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : 60_000);
-  if (TIMEOUTS.size < MAX_TIMEOUTS && timeout.length <= 32) TIMEOUTS.set(timeout, ms);
-  return ms;
+  if (m === null) return undefined;
+  const ms = Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : 60_000);
+  return Date.now() - (performance.now() - startedAt) + ms;
 }

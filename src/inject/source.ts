@@ -108,6 +108,7 @@ async function fromConfigMap(
   const analysis = analyseBundle(decoded.bytes, {
     now,
     expiringWithinDays: policy.expiringWithinDays,
+    sha256: decoded.sha256,
   });
   if (!analysis.ok) {
     const errors = analysis.findings.filter((f) => f.severity === "error").map((f) => f.message);

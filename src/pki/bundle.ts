@@ -121,6 +121,11 @@ export interface AnalyseOptions {
   now: Date;
   /** Window for CERT_EXPIRES_SOON; default {@link DEFAULT_EXPIRING_WITHIN_DAYS}. */
   expiringWithinDays?: number;
+  /**
+   * Hex SHA-256 of a bytes `input`, when the caller already has it (injection records it in
+   * the Pod): the memo is keyed by it, so the bytes are not hashed a second time.
+   */
+  sha256?: string;
 }
 
 /** Default CERT_EXPIRES_SOON window: a CA that expires within 30 days is worth a warning. */
@@ -198,7 +203,7 @@ export function analyseBundle(input: string | Uint8Array, options: AnalyseOption
         [finding("PEM_TOO_LARGE", `value is over the ${MAX_BUNDLE_BYTES / 1048576} MiB limit`)],
       );
     }
-    const key = memoKey(input);
+    const key = memoKey(input, options.sha256);
     let parsed = memo.get(key);
     if (parsed === undefined) {
       memoCounts.misses++;
@@ -223,15 +228,15 @@ function exceedsByteCap(input: string | Uint8Array): boolean {
 }
 
 /**
- * SHA-256 of the input with a type tag. A string is hashed as UTF-8, which maps a lone
+ * A type tag and the hex SHA-256 of the input (the tag keeps a string and bytes with the same
+ * UTF-8 apart: they are analysed differently). A string is hashed as UTF-8, which maps a lone
  * surrogate to U+FFFD; the analysis treats both alike (non-space, non-control, not base64), so
  * two strings that share a key share an analysis.
  */
-function memoKey(input: string | Uint8Array): string {
-  const hash = createHash("sha256");
-  if (typeof input === "string") hash.update("s").update(input, "utf8");
-  else hash.update("b").update(input);
-  return hash.digest("hex");
+function memoKey(input: string | Uint8Array, sha256: string | undefined): string {
+  if (typeof input === "string")
+    return `s${createHash("sha256").update(input, "utf8").digest("hex")}`;
+  return `b${sha256 ?? createHash("sha256").update(input).digest("hex")}`;
 }
 
 function estimateBytes(parsed: ParsedBundle): number {

@@ -19,7 +19,7 @@ describe("deadlineOf (the apiserver's ?timeout=)", () => {
     [undefined, undefined],
   ])("reads %s as %s ms from now", (timeout, expected) => {
     expect(offset(timeout)).toBe(expected);
-    // The second read comes from the memo of values already seen, with the same answer.
+    // Read again: the same answer (nothing is kept between reads that could change it).
     expect(offset(timeout)).toBe(expected);
   });
 

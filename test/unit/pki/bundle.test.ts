@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   analyseBundle,
@@ -464,6 +464,13 @@ describe("analyseBundle", () => {
     const pem = f.leaf.certificatePem;
     expect(analyse(pem)).toEqual(analyse(bytes(pem)));
     expect(bundleCacheStats()).toMatchObject({ entries: 2, misses: 2 });
+  });
+
+  it("takes the caller's digest of bytes as the memo key: the same entry as hashing them", () => {
+    const pem = bytes(f.root.certificatePem);
+    const sha256 = createHash("sha256").update(pem).digest("hex");
+    expect(analyse(pem)).toEqual(analyseBundle(pem, { now: NOW, sha256 }));
+    expect(bundleCacheStats()).toMatchObject({ entries: 1, hits: 1, misses: 1 });
   });
 
   it("bounds the memo", () => {
