@@ -29,7 +29,7 @@ import {
   exampleObjects,
   examplePath,
 } from "./harness/examples.js";
-import { toYaml } from "./harness/manifests.js";
+import { restrictedPod, toYaml } from "./harness/manifests.js";
 import { INJECT_ENABLED, RESTRICTED } from "./harness/namespaces.js";
 import { EXAMPLES_DIR, REPO_ROOT } from "./harness/paths.js";
 import { caCertificatePem } from "./harness/pki.js";
@@ -320,25 +320,7 @@ async function trustManagerFlow(demo: Demo): Promise<void> {
 
 /** A restricted Pod of the trust-manager section, as YAML. */
 function podManifest(name: string, labels: Record<string, string> = {}): string {
-  return toYaml({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: TRUST_DEMO_NAMESPACE, labels },
-    spec: {
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 65534,
-        seccompProfile: { type: "RuntimeDefault" },
-      },
-      containers: [
-        {
-          name: "app",
-          image: "registry.k8s.io/pause:3.10",
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-        },
-      ],
-    },
-  });
+  return toYaml(restrictedPod(name, TRUST_DEMO_NAMESPACE, labels));
 }
 
 /** Creates the Pod once the webhook's ConfigMap cache has `hash`, and shows its annotation. */

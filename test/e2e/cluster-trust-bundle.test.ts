@@ -1,20 +1,19 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { resolveBinaries } from "../../scripts/harness/binaries.js";
 import { runCli as cli } from "../../scripts/harness/cli.js";
 import { type OwnedControlPlane, startControlPlane } from "../../scripts/harness/controlplane.js";
-import { serviceAccountKubeconfig } from "../../scripts/harness/helm.js";
+import { objectsOf, serviceAccountKubeconfig } from "../../scripts/harness/helm.js";
+import { kustomizeDeploy } from "../../scripts/harness/kustomize.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import {
   createTestNamespace,
   INJECT_ENABLED,
   RESTRICTED,
 } from "../../scripts/harness/namespaces.js";
-import { REPO_ROOT } from "../../scripts/harness/paths.js";
 import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
@@ -70,29 +69,6 @@ async function storedPod(ns: string, name: string): Promise<StoredPod> {
   ) as StoredPod;
 }
 
-/** `kubectl kustomize` of a temp overlay of deploy/ (kustomize takes relative paths only). */
-async function kustomize(resources: string[], components: string[]): Promise<Manifest[]> {
-  const overlay = mkdtempSync(join(tmpdir(), "ca-trust-e2e-kustomize-"));
-  try {
-    const rel = (path: string) => relative(overlay, join(REPO_ROOT, "deploy", path));
-    writeFileSync(
-      join(overlay, "kustomization.yaml"),
-      toYaml({
-        apiVersion: "kustomize.config.k8s.io/v1beta1",
-        kind: "Kustomization",
-        resources: resources.map(rel),
-        components: components.map(rel),
-      }),
-    );
-    const { stdout } = await cp.kubectl(["kustomize", overlay]);
-    return parseAllDocuments(stdout)
-      .map((doc) => doc.toJS() as Manifest | null)
-      .filter((o): o is Manifest => o !== null);
-  } finally {
-    rmSync(overlay, { recursive: true, force: true });
-  }
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-ctb-"));
   rootPem = await caCertificatePem("corp root CA");
@@ -107,7 +83,9 @@ beforeAll(async () => {
     await cp.kubectl(["create", "namespace", ns]);
   }
   // The shipped RBAC with the component's grant (and its arguments, checked below).
-  const rendered = await kustomize(["."], ["components/cluster-trust-bundle"]);
+  const rendered: Manifest[] = objectsOf(
+    await kustomizeDeploy(cp, ["."], ["components/cluster-trust-bundle"]),
+  );
   const rbac = rendered.filter((o) =>
     ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(
       o.kind as string,

@@ -12,7 +12,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import {
@@ -21,6 +21,7 @@ import {
   helm as runHelm,
   serviceAccountKubeconfig,
 } from "../../scripts/harness/helm.js";
+import { kustomizeDeploy } from "../../scripts/harness/kustomize.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, uniqueName } from "../../scripts/harness/namespaces.js";
 import { REPO_ROOT } from "../../scripts/harness/paths.js";
@@ -44,7 +45,6 @@ import {
   renderManifestsYaml,
   SELF_MANAGED_POLICY_NAME,
 } from "../../src/manifests.js";
-import { issueCertificate } from "../../src/pki/issue.js";
 import { parseRules } from "../../src/policy/rules.js";
 import { useControlPlane } from "./harness/context.js";
 
@@ -187,27 +187,6 @@ describe("kustomize: deploy/ and its overlays", () => {
   });
 });
 
-/** `kubectl kustomize` of an overlay of `resources` and `components` (paths under deploy/). */
-async function kustomizeWith(resources: string[], components: string[]): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-kustomize-"));
-  try {
-    // kustomize takes only relative paths to other kustomizations.
-    const rel = (path: string) => relative(dir, join(DEPLOY, path));
-    writeFileSync(
-      join(dir, "kustomization.yaml"),
-      toYaml({
-        apiVersion: "kustomize.config.k8s.io/v1beta1",
-        kind: "Kustomization",
-        resources: resources.map(rel),
-        components: components.map(rel),
-      }),
-    );
-    return (await cp.kubectl(["kustomize", dir])).stdout;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 type PodSpec = {
   containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[];
   volumes: { name: string; secret?: { secretName: string; items?: object[] } }[];
@@ -216,7 +195,7 @@ type Rules = { rules: { apiGroups: string[]; resources: string[]; verbs: string[
 
 describe("kustomize components: mutual TLS and namespace-scoped Secret reads", () => {
   it("components/mtls mounts the client CA and passes --client-ca-file and --client-cn; the apiserver accepts it", async () => {
-    const yaml = await kustomizeWith(["overlays/self-managed"], ["components/mtls"]);
+    const yaml = await kustomizeDeploy(cp, ["overlays/self-managed"], ["components/mtls"]);
     const rendered = objects(yaml);
     const pod = (find(rendered, "Deployment") as { spec: { template: { spec: PodSpec } } }).spec
       .template.spec;
@@ -247,7 +226,8 @@ describe("kustomize components: mutual TLS and namespace-scoped Secret reads", (
 
   it("components/namespaced-secrets drops the cluster-wide Secret get, grants it in platform-cas and passes --secret-namespaces", async () => {
     await cp.kubectl(["create", "namespace", "platform-cas"], { allowFail: true });
-    const yaml = await kustomizeWith(
+    const yaml = await kustomizeDeploy(
+      cp,
       ["overlays/self-managed"],
       ["components/mtls", "components/namespaced-secrets"],
     );
@@ -277,7 +257,7 @@ describe("kustomize components: mutual TLS and namespace-scoped Secret reads", (
 
   it("with namespaced-secrets applied, the ServiceAccount may get Secrets in platform-cas and nowhere else", async () => {
     await cp.kubectl(["create", "namespace", "platform-cas"], { allowFail: true });
-    const rendered = objects(await kustomizeWith(["."], ["components/namespaced-secrets"]));
+    const rendered = objects(await kustomizeDeploy(cp, ["."], ["components/namespaced-secrets"]));
     const rbacYaml = toYaml(
       ...rendered.filter((o) =>
         ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(
@@ -308,7 +288,7 @@ describe("kustomize components: mutual TLS and namespace-scoped Secret reads", (
 
 describe("kustomize components: CA distribution (trust-manager Bundle, ClusterTrustBundle)", () => {
   it("components/cluster-trust-bundle passes the source arguments and grants get/list/watch of that bundle only; the apiserver accepts it", async () => {
-    const yaml = await kustomizeWith(["."], ["components/cluster-trust-bundle"]);
+    const yaml = await kustomizeDeploy(cp, ["."], ["components/cluster-trust-bundle"]);
     const rendered = objects(yaml);
     const args = (find(rendered, "Deployment") as { spec: { template: { spec: PodSpec } } }).spec
       .template.spec.containers[0]?.args;
@@ -333,7 +313,7 @@ describe("kustomize components: CA distribution (trust-manager Bundle, ClusterTr
   });
 
   it("components/trust-manager-bundle adds one Bundle named like the CA ConfigMap, writing its key into opted-in namespaces", async () => {
-    const rendered = objects(await kustomizeWith(["."], ["components/trust-manager-bundle"]));
+    const rendered = objects(await kustomizeDeploy(cp, ["."], ["components/trust-manager-bundle"]));
     const bundles = rendered.filter((o) => o.kind === "Bundle");
     expect(bundles).toHaveLength(1);
     expect(bundles[0]).toMatchObject({
@@ -881,17 +861,7 @@ describe("self-managed: the ServiceAccount may change only the caBundle (RBAC + 
   const denied = (r: { code: number; stderr: string }) =>
     r.code !== 0 && /forbidden|denied request/i.test(r.stderr);
   const byPolicy = (r: { stderr: string }) => r.stderr.includes(SELF_MANAGED_POLICY_NAME);
-  const ca = async (cn: string) =>
-    Buffer.from(
-      (
-        await issueCertificate({
-          commonName: cn,
-          isCA: true,
-          notBefore: new Date(Date.now() - 60_000),
-          notAfter: new Date(Date.now() + 3_600_000),
-        })
-      ).certificatePem,
-    ).toString("base64");
+  const ca = async (cn: string) => Buffer.from(await caCertificatePem(cn)).toString("base64");
 
   beforeAll(async () => {
     await removeHarnessWebhooks(cp);
@@ -1395,14 +1365,7 @@ describe("every shipped registration is what the rule table derives (src/manifes
   let caPem: string;
   let dir: string;
   beforeAll(async () => {
-    caPem = (
-      await issueCertificate({
-        commonName: "e2e registration CA",
-        isCA: true,
-        notBefore: new Date(Date.now() - 3_600_000),
-        notAfter: new Date(Date.now() + 86_400_000),
-      })
-    ).certificatePem;
+    caPem = await caCertificatePem("e2e registration CA");
     dir = mkdtempSync(join(tmpdir(), "ca-trust-e2e-registration-"));
     writeFileSync(join(dir, "config.yaml"), toYaml({ rules: USER_RULES }));
     // The user's flow: the values file for the rules of their config file, from the CLI.
@@ -1495,14 +1458,7 @@ describe("every shipped registration is what the rule table derives (src/manifes
 describe("Helm chart deploy/helm/ca-trust-webhook", () => {
   let caPem: string;
   beforeAll(async () => {
-    caPem = (
-      await issueCertificate({
-        commonName: "e2e webhook CA",
-        isCA: true,
-        notBefore: new Date(Date.now() - 3_600_000),
-        notAfter: new Date(Date.now() + 86_400_000),
-      })
-    ).certificatePem;
+    caPem = await caCertificatePem("e2e webhook CA");
   });
 
   it("`helm lint` passes", async () => {
@@ -1716,9 +1672,9 @@ describe("Helm chart deploy/helm/ca-trust-webhook", () => {
         injection: { configMap: "corp-ca", configMapKey: "ca.pem" },
       }),
     ]);
-    const component = objects(await kustomizeWith(["."], ["components/trust-manager-bundle"])).find(
-      (o) => o.kind === "Bundle",
-    ) as unknown as { spec: unknown };
+    const component = objects(
+      await kustomizeDeploy(cp, ["."], ["components/trust-manager-bundle"]),
+    ).find((o) => o.kind === "Bundle") as unknown as { spec: unknown };
     expect((find(withDefaults, "Bundle") as unknown as { spec: unknown }).spec).toEqual(
       component.spec,
     );

@@ -14,6 +14,7 @@ import {
   RESTRICTED,
   uniqueName,
 } from "../../scripts/harness/namespaces.js";
+import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
   registerWebhooks,
@@ -27,18 +28,6 @@ import { useControlPlane } from "./harness/context.js";
 
 const cp = useControlPlane();
 const DAY = 86_400_000;
-
-async function caPem(commonName: string): Promise<string> {
-  const now = Date.now();
-  return (
-    await issueCertificate({
-      commonName,
-      isCA: true,
-      notBefore: new Date(now - 60_000),
-      notAfter: new Date(now + 365 * DAY),
-    })
-  ).certificatePem;
-}
 
 function configMap(namespace: string, pem: string) {
   return {
@@ -172,7 +161,7 @@ describe("the apiserver stops and comes back", () => {
   beforeAll(async () => {
     namespace = await createTestNamespace(cp, { prefix: "restart", labels: { ...INJECT_ENABLED } });
     await cp.kubectl(["apply", "-f", "-"], {
-      input: toYaml(configMap(namespace, await caPem("before restart"))),
+      input: toYaml(configMap(namespace, await caCertificatePem("before restart"))),
     });
     server = await startWebhook(cp);
     registration = await registerWebhooks(cp, {
@@ -208,7 +197,7 @@ describe("the apiserver stops and comes back", () => {
     const readyAfter = Date.now() - restartedAt;
 
     // A changed CA ConfigMap: the next Pod carries the new bundle's hash.
-    const newPem = await caPem("after restart");
+    const newPem = await caCertificatePem("after restart");
     const wanted = `sha256:${createHash("sha256").update(newPem).digest("hex")}`;
     await cp.kubectl(["apply", "-f", "-"], { input: toYaml(configMap(namespace, newPem)) });
     const changedAt = Date.now();
@@ -273,7 +262,7 @@ describe("under a steady stream of Pod creations", () => {
       labels: { ...INJECT_ENABLED, ...RESTRICTED },
     });
     await cp.kubectl(["apply", "-f", "-"], {
-      input: toYaml(configMap(namespace, await caPem("load CA"))),
+      input: toYaml(configMap(namespace, await caCertificatePem("load CA"))),
     });
   });
   afterAll(async () => {

@@ -1,16 +1,15 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { resolveBinaries } from "../../scripts/harness/binaries.js";
 import { runCli as cli } from "../../scripts/harness/cli.js";
 import { type OwnedControlPlane, startControlPlane } from "../../scripts/harness/controlplane.js";
-import { serviceAccountKubeconfig } from "../../scripts/harness/helm.js";
+import { objectsOf, serviceAccountKubeconfig } from "../../scripts/harness/helm.js";
+import { kustomizeDeploy } from "../../scripts/harness/kustomize.js";
 import { type Manifest, restrictedPod, toYaml } from "../../scripts/harness/manifests.js";
 import { createTestNamespace, INJECT_ENABLED } from "../../scripts/harness/namespaces.js";
-import { REPO_ROOT } from "../../scripts/harness/paths.js";
 import { caCertificatePem } from "../../scripts/harness/pki.js";
 import { pollUntil } from "../../scripts/harness/poll.js";
 import {
@@ -63,29 +62,6 @@ function rootSecret(pem: string): Manifest {
     metadata: { name: "ca-trust-root", namespace: TRUST_NAMESPACE },
     stringData: { "ca.crt": pem },
   };
-}
-
-/** `kubectl kustomize` of a temp overlay of deploy/ (kustomize takes relative paths only). */
-async function kustomize(resources: string[], components: string[]): Promise<Manifest[]> {
-  const overlay = mkdtempSync(join(tmpdir(), "ca-trust-e2e-kustomize-"));
-  try {
-    const rel = (path: string) => relative(overlay, join(REPO_ROOT, "deploy", path));
-    writeFileSync(
-      join(overlay, "kustomization.yaml"),
-      toYaml({
-        apiVersion: "kustomize.config.k8s.io/v1beta1",
-        kind: "Kustomization",
-        resources: resources.map(rel),
-        components: components.map(rel),
-      }),
-    );
-    const { stdout } = await cp.kubectl(["kustomize", overlay]);
-    return parseAllDocuments(stdout)
-      .map((doc) => doc.toJS() as Manifest | null)
-      .filter((o): o is Manifest => o !== null);
-  } finally {
-    rmSync(overlay, { recursive: true, force: true });
-  }
 }
 
 /** A Pod owned by a ReplicaSet of a Deployment (no kube-controller-manager: made by hand). */
@@ -174,7 +150,7 @@ beforeAll(async () => {
   trustManager = await startTrustManager(cp, build, { trustNamespace: TRUST_NAMESPACE });
 
   // The shipped install: RBAC of deploy/ and the Bundle of components/trust-manager-bundle.
-  const rendered = await kustomize(["."], ["components/trust-manager-bundle"]);
+  const rendered = objectsOf(await kustomizeDeploy(cp, ["."], ["components/trust-manager-bundle"]));
   const rbac = rendered.filter((o) =>
     ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(
       o.kind as string,
